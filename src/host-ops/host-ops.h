@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * host-ops.h - the one boundary between C compiled to wasm (the kernel, src/nolibc,
+ * test fixtures) and the TypeScript host.
+ *
+ * Every host operation is a wasm import of module "host", declared here with its
+ * contract: what it returns on failure, who owns each pointer, and whether it may
+ * suspend (HOST_OP_SUSPENDS). A suspending op unwinds the calling fiber with asyncify
+ * and resumes it later; every other op returns without switching fibers. The list of
+ * suspending ops is also checked in as suspending.json, which feeds binaryen's
+ * asyncify-imports; test/host-ops-boundary.test.ts checks that the two agree and that
+ * src/host-ops mirrors every op declared here.
+ *
+ * The table follows LKL's struct lkl_host_operations, with two changes:
+ *  - jmp_buf_set/jmp_buf_longjmp are built on a returns-twice host_setjmp and
+ *    host_longjmp (an asyncify snapshot of the fiber), which also serve C setjmp;
+ *  - preemption points (host_preempt_tick, host_yield) are ops of their own.
+ *
+ * Handles (semaphores, mutexes, timers, TLS keys) are opaque pointers that C never
+ * dereferences; the host checks each one and reports misuse (bad handle, double free,
+ * unlocking a mutex another thread owns) as a typed error naming the op and the thread.
+ *
+ * The host keeps this file's declarations byte-for-byte parseable: one HOST_OP or
+ * HOST_OP_SUSPENDS per op, on one line.
+ */
+#ifndef UKLKL_HOST_OPS_H
+#define UKLKL_HOST_OPS_H
+
+#define HOST_OP(ret, name, args) \
+	ret host_##name args __attribute__((import_module("host"), import_name(#name)))
+/* Same as HOST_OP, for ops that may suspend the calling fiber. */
+#define HOST_OP_SUSPENDS(ret, name, args) HOST_OP(ret, name, args)
+
+struct host_sem;
+struct host_mutex;
+struct host_timer;
+struct host_tls_key;
+
+/* A thread handle; 0 is never a valid thread. */
+typedef unsigned long host_thread_t;
+
+/*
+ * A jump point for host_setjmp/host_longjmp. The host fills it in; C must not
+ * touch it. The state it names lives in the host and belongs to the thread that
+ * set it: a longjmp from another thread, or to a jmp_buf never set, is misuse.
+ */
+struct host_jmp_buf {
+	unsigned int thread;
+	unsigned int serial;
+};
+
+/* ---- console -------------------------------------------------------------- */
+
+/* Write len bytes of str (not NUL-terminated) to the console. str stays the caller's. */
+HOST_OP(void, print, (const char *str, int len));
+/*
+ * Stop everything: the host fails every pending call with a panic error that
+ * carries the console tail. Never returns.
+ */
+HOST_OP_SUSPENDS(void, panic, (void)) __attribute__((noreturn));
+
+/* ---- semaphores ------------------------------------------------------------ */
+
+/* A counting semaphore with initial count; NULL when out of memory. */
+HOST_OP(struct host_sem *, sem_alloc, (int count));
+/* Free it; no thread may be waiting on it. */
+HOST_OP(void, sem_free, (struct host_sem *sem));
+/* Increment; wakes the longest waiter. Never switches threads. */
+HOST_OP(void, sem_up, (struct host_sem *sem));
+/* Decrement, waiting while the count is 0. */
+HOST_OP_SUSPENDS(void, sem_down, (struct host_sem *sem));
+
+/* ---- mutexes --------------------------------------------------------------- */
+
+/* A mutex, recursive if recursive != 0; NULL when out of memory. */
+HOST_OP(struct host_mutex *, mutex_alloc, (int recursive));
+/* Free it; it must be unlocked. */
+HOST_OP(void, mutex_free, (struct host_mutex *mutex));
+/* Lock, waiting while another thread owns it. Locking a non-recursive mutex twice is misuse. */
+HOST_OP_SUSPENDS(void, mutex_lock, (struct host_mutex *mutex));
+/* Unlock; only the owner may. Wakes the longest waiter. Never switches threads. */
+HOST_OP(void, mutex_unlock, (struct host_mutex *mutex));
+
+/* ---- threads --------------------------------------------------------------- */
+
+/*
+ * A new thread running fn(arg) on its own stack; it becomes runnable and the caller
+ * goes on. Returning from fn exits the thread. 0 when out of memory.
+ */
+HOST_OP(host_thread_t, thread_create, (void (*fn)(void *), void *arg));
+/* The calling thread's resources go away at its exit; nobody may join it. */
+HOST_OP(void, thread_detach, (void));
+/* End the calling thread: TLS destructors run, then joiners wake. Never returns. */
+HOST_OP_SUSPENDS(void, thread_exit, (void)) __attribute__((noreturn));
+/* Wait for thread to end; 0 on success, -1 if it is detached, is the caller, or is already joined. */
+HOST_OP_SUSPENDS(int, thread_join, (host_thread_t thread));
+/* The calling thread's handle. */
+HOST_OP(host_thread_t, thread_self, (void));
+/* Non-zero when a and b name the same thread. */
+HOST_OP(int, thread_equal, (host_thread_t a, host_thread_t b));
+/* A positive id of the calling thread, unique while it lives (not its handle). */
+HOST_OP(long, gettid, (void));
+
+/* ---- thread-local storage -------------------------------------------------- */
+
+/*
+ * A TLS key whose slot starts NULL in every thread. At a thread's exit, destructor
+ * (if any) runs in that thread for each non-NULL slot, which is cleared first.
+ * NULL when out of keys.
+ */
+HOST_OP(struct host_tls_key *, tls_alloc, (void (*destructor)(void *)));
+/* Free the key; destructors no longer run for it. */
+HOST_OP(void, tls_free, (struct host_tls_key *key));
+/* Set the calling thread's slot; 0, or -1 for a freed key. */
+HOST_OP(int, tls_set, (struct host_tls_key *key, void *data));
+/* The calling thread's slot; NULL for a freed key. */
+HOST_OP(void *, tls_get, (struct host_tls_key *key));
+
+/* ---- memory ---------------------------------------------------------------- */
+
+/* size bytes, 16-byte aligned, owned by the caller until mem_free; NULL when out of memory. */
+HOST_OP(void *, mem_alloc, (unsigned long size));
+/* Free a block from mem_alloc; NULL is ignored. */
+HOST_OP(void, mem_free, (void *addr));
+/* size bytes (a multiple of 4096), 4096-aligned; NULL when out of memory. */
+HOST_OP(void *, page_alloc, (unsigned long size));
+/* Free pages from page_alloc; size must be the size they were allocated with. */
+HOST_OP(void, page_free, (void *addr, unsigned long size));
+
+/* ---- time and timers ------------------------------------------------------- */
+
+/* Monotonic nanoseconds since an arbitrary origin. */
+HOST_OP(unsigned long long, time, (void));
+/*
+ * A one-shot timer that, when it fires, runs fn(arg) in a thread of its own at the
+ * host's highest priority (fn may block). NULL when out of memory.
+ */
+HOST_OP(struct host_timer *, timer_alloc, (void (*fn)(void *), void *arg));
+/* (Re)arm: fire once, delta_ns from now; replaces an earlier arming. 0 on success. */
+HOST_OP(int, timer_set_oneshot, (struct host_timer *timer, unsigned long long delta_ns));
+/* Disarm and free; a firing already running finishes. */
+HOST_OP(void, timer_free, (struct host_timer *timer));
+
+/* ---- MMIO (virtio-mmio devices) -------------------------------------------- */
+
+/* A cookie for the device registers at addr, or NULL if no device is there. */
+HOST_OP(void *, ioremap, (long addr, int size));
+/* Read (write == 0) or write size bytes of register addr through val; 0, or -1 for no device. */
+HOST_OP(int, iomem_access, (const volatile void *addr, void *val, int size, int write));
+/*
+ * Write the virtio-mmio device list (a kernel command-line fragment) into buf, at
+ * most len bytes including a NUL; returns its full length, as snprintf does.
+ */
+HOST_OP(int, virtio_devices, (char *buf, int len));
+
+/* ---- jump points ----------------------------------------------------------- */
+
+/*
+ * Save the calling thread's execution state in jb and return 0; a later
+ * host_longjmp(jb, val) makes it return again with val (1 if val is 0). As with C
+ * setjmp, the function that called it must not have returned by then.
+ */
+HOST_OP_SUSPENDS(int, setjmp, (struct host_jmp_buf *jb)) __attribute__((returns_twice));
+/* Return to the point saved in jb, by the same thread. Never returns. */
+HOST_OP_SUSPENDS(void, longjmp, (struct host_jmp_buf *jb, int val)) __attribute__((noreturn));
+
+/* LKL's jmp_buf_set: save a jump point in jb and call f; returns when f does or when jb is longjmp'd. */
+static inline void host_jmp_buf_set(struct host_jmp_buf *jb, void (*f)(void))
+{
+	if (!host_setjmp(jb))
+		f();
+}
+
+/* ---- preemption ------------------------------------------------------------ */
+
+/*
+ * Called by the preemption instrumentation when its fuel runs out: the host reads
+ * the clock and, if the tick says so, switches to another thread.
+ */
+HOST_OP_SUSPENDS(void, preempt_tick, (void));
+/* Let every other runnable thread of the same or higher priority run first. */
+HOST_OP_SUSPENDS(void, yield, (void));
+
+/* ---- exports the host calls ------------------------------------------------- */
+
+/*
+ * Every thread, timer firing and TLS destructor starts here: the host calls this
+ * export on the thread's own stack with fn and arg as given to thread_create,
+ * timer_alloc or tls_alloc. Defined in host-entry.c, which every module links.
+ */
+void host_entry(void (*fn)(void *), void *arg) __attribute__((export_name("host_entry")));
+
+#endif /* UKLKL_HOST_OPS_H */
