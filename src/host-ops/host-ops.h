@@ -6,7 +6,8 @@
  * Every host operation is a wasm import of module "host", declared here with its
  * contract: what it returns on failure, who owns each pointer, and whether it may
  * suspend (HOST_OP_SUSPENDS). A suspending op unwinds the calling fiber with asyncify
- * and resumes it later; every other op returns without switching fibers. The list of
+ * and resumes it later; every other op returns without switching fibers, except the
+ * noreturn ones (panic, thread_exit, longjmp), which abandon the caller's stack. The list of
  * suspending ops is also checked in as suspending.json, which feeds binaryen's
  * asyncify-imports; test/host-ops-boundary.test.ts checks that the two agree and that
  * src/host-ops mirrors every op declared here.
@@ -57,7 +58,7 @@ HOST_OP(void, print, (const char *str, int len));
  * Stop everything: the host fails every pending call with a panic error that
  * carries the console tail. Never returns.
  */
-HOST_OP_SUSPENDS(void, panic, (void)) __attribute__((noreturn));
+HOST_OP(void, panic, (void)) __attribute__((noreturn));
 
 /* ---- semaphores ------------------------------------------------------------ */
 
@@ -91,14 +92,14 @@ HOST_OP(host_thread_t, thread_create, (void (*fn)(void *), void *arg));
 /* The calling thread's resources go away at its exit; nobody may join it. */
 HOST_OP(void, thread_detach, (void));
 /* End the calling thread: TLS destructors run, then joiners wake. Never returns. */
-HOST_OP_SUSPENDS(void, thread_exit, (void)) __attribute__((noreturn));
+HOST_OP(void, thread_exit, (void)) __attribute__((noreturn));
 /* Wait for thread to end; 0 on success, -1 if it is detached, is the caller, or is already joined. */
 HOST_OP_SUSPENDS(int, thread_join, (host_thread_t thread));
 /* The calling thread's handle. */
 HOST_OP(host_thread_t, thread_self, (void));
 /* Non-zero when a and b name the same thread. */
 HOST_OP(int, thread_equal, (host_thread_t a, host_thread_t b));
-/* A positive id of the calling thread, unique while it lives (not its handle). */
+/* A positive id of the calling thread, unique while it lives (it may equal the handle). */
 HOST_OP(long, gettid, (void));
 
 /* ---- thread-local storage -------------------------------------------------- */
@@ -162,7 +163,7 @@ HOST_OP(int, virtio_devices, (char *buf, int len));
  */
 HOST_OP_SUSPENDS(int, setjmp, (struct host_jmp_buf *jb)) __attribute__((returns_twice));
 /* Return to the point saved in jb, by the same thread. Never returns. */
-HOST_OP_SUSPENDS(void, longjmp, (struct host_jmp_buf *jb, int val)) __attribute__((noreturn));
+HOST_OP(void, longjmp, (struct host_jmp_buf *jb, int val)) __attribute__((noreturn));
 
 /* LKL's jmp_buf_set: save a jump point in jb and call f; returns when f does or when jb is longjmp'd. */
 static inline void host_jmp_buf_set(struct host_jmp_buf *jb, void (*f)(void))

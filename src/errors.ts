@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: MIT
+/**
+ * errors.ts - every failure uklkl reports, one class per kind.
+ *
+ * Each error says what failed and where (the op, the fiber) so that a kernel bug or
+ * a misuse shows up as a readable JS error instead of a crash or a hang. Errors that
+ * end a runtime (a trap, a panic, a deadlock) make every later call fail with
+ * RuntimeFailedError, which carries the original as its cause.
+ */
+
+/** The base of all uklkl errors. */
+export class UklklError extends Error {
+  override name = 'UklklError'
+}
+
+/** What a blocked fiber is waiting for, as listed in a DeadlockError. */
+export interface BlockedFiber {
+  fiber: string
+  waitsOn: string
+}
+
+/** Nothing can run, no timer is armed, nothing external is pending, yet calls wait. */
+export class DeadlockError extends UklklError {
+  override name = 'DeadlockError'
+  constructor(readonly blocked: readonly BlockedFiber[]) {
+    super(`deadlock: nothing can run and no timer or event is pending; blocked: ${
+      blocked.map((b) => `${b.fiber} on ${b.waitsOn}`).join(', ') || 'none'}`)
+  }
+}
+
+/** A fiber's asyncify buffer was too small to save its stack when it blocked. */
+export class AsyncifyOverflowError extends UklklError {
+  override name = 'AsyncifyOverflowError'
+  constructor(readonly fiber: string, readonly bufferSize: number) {
+    super(`fiber ${fiber} overflowed its ${bufferSize}-byte asyncify buffer while suspending; give it a larger buffer`)
+  }
+}
+
+/** A fiber wrote below the bottom of its C stack. */
+export class StackOverflowError extends UklklError {
+  override name = 'StackOverflowError'
+  constructor(readonly fiber: string, readonly stackSize: number) {
+    super(`fiber ${fiber} overflowed its ${stackSize}-byte C stack`)
+  }
+}
+
+/** C code called a host op in a way its contract forbids (see host-ops.h). */
+export class HostOpMisuseError extends UklklError {
+  override name = 'HostOpMisuseError'
+  constructor(readonly op: string, readonly fiber: string, detail: string) {
+    super(`${op} by fiber ${fiber}: ${detail}`)
+  }
+}
+
+/** WebAssembly trapped (unreachable, out-of-bounds access, bad indirect call) inside a fiber. */
+export class FiberTrapError extends UklklError {
+  override name = 'FiberTrapError'
+  constructor(readonly fiber: string, cause: unknown) {
+    super(`fiber ${fiber} trapped: ${cause instanceof Error ? cause.message : String(cause)}`, { cause })
+  }
+}
+
+/** The C side called host_panic (a kernel panic, abort(), exit(non-zero)). */
+export class PanicError extends UklklError {
+  override name = 'PanicError'
+  constructor(readonly fiber: string, readonly consoleTail: string) {
+    super(`panic in fiber ${fiber}; console tail:\n${consoleTail}`)
+  }
+}
+
+/** The runtime stopped earlier (see cause); nothing more can run on it. */
+export class RuntimeFailedError extends UklklError {
+  override name = 'RuntimeFailedError'
+  constructor(cause: Error) {
+    super(`the runtime has stopped: ${cause.message}`, { cause })
+  }
+}

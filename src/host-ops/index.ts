@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: MIT
+/**
+ * index.ts - the host-ops table (the TS mirror of host-ops.h) and instantiate(),
+ * which binds a module built by scripts/build-wasm.ts to a scheduler and this table.
+ *
+ * HostOps has one member per op of host-ops.h, family by family;
+ * test/host-ops-boundary.test.ts checks that the two (and suspending.json) agree.
+ */
+import { UklklError } from '../errors.js'
+import { Asyncify, type AsyncifyExports, hasAsyncify } from '../sched/asyncify.js'
+import { PRIORITY_DEFAULT } from '../sched/fiber.js'
+import { Scheduler, type SchedulerOptions } from '../sched/scheduler.js'
+import { Console, type ConsoleOps, consoleOps } from './console.js'
+import { HostContext } from './context.js'
+import { Handles } from './handles.js'
+import { type IomemOps, type MmioDevice, iomemOps } from './iomem.js'
+import { type JumpOps, jumpOps } from './jump.js'
+import { type MemoryOps, memoryOps } from './memory.js'
+import { type PreemptOps, preemptOps } from './preempt.js'
+import { type MutexOps, type SemaphoreOps, mutexOps, semaphoreOps } from './sync.js'
+import { type ThreadOps, type TlsOps, threadOps, tlsOps } from './threads.js'
+import { type TimeOps, timeOps } from './time.js'
+import { traceOps } from './trace.js'
+
+export type HostOps = ConsoleOps & SemaphoreOps & MutexOps & ThreadOps & TlsOps & MemoryOps
+  & TimeOps & IomemOps & JumpOps & PreemptOps
+
+export type { MmioDevice } from './iomem.js'
+export { Console } from './console.js'
+
+export function createHostOps(ctx: HostContext, devices: readonly MmioDevice[] = []): HostOps {
+  const handles = new Handles(ctx)
+  return {
+    ...consoleOps(ctx),
+    ...semaphoreOps(ctx, handles),
+    ...mutexOps(ctx, handles),
+    ...threadOps(ctx),
+    ...tlsOps(ctx),
+    ...memoryOps(ctx),
+    ...timeOps(ctx, handles),
+    ...iomemOps(ctx, devices),
+    ...jumpOps(ctx),
+    ...preemptOps(ctx),
+  }
+}
+
+export interface HostOptions {
+  scheduler?: Partial<SchedulerOptions>
+  /** Console text as it arrives (it is also kept: runtime.console). */
+  onConsole?: (text: string) => void
+  /** The tracing switch: every host op, as one line each. */
+  trace?: (line: string) => void
+  devices?: readonly MmioDevice[]
+}
+
+export interface CallOptions {
+  name?: string
+  priority?: number
+  stackSize?: number
+  bufferSize?: number
+}
+
+export interface HostRuntime {
+  readonly instance: WebAssembly.Instance
+  readonly sched: Scheduler
+  readonly console: Console
+  /** Run an export on a new fiber; resolves with what it returns. */
+  call(exportName: string, args?: readonly number[], options?: CallOptions): Promise<unknown>
+}
+
+const REQUIRED_EXPORTS = ['memory', '__stack_pointer', '__heap_base', 'host_entry'] as const
+
+/** Instantiate module against a fresh scheduler and host-ops table. */
+export async function instantiate(module: WebAssembly.Module, options: HostOptions = {}): Promise<HostRuntime> {
+  const console = new Console(options.onConsole)
+  const ctx = new HostContext(console)
+  let sched: Scheduler | null = null
+  const ops = createHostOps(ctx, options.devices)
+  const imports = options.trace === undefined ? ops : traceOps(ops, () => sched!, options.trace)
+  const instance = await WebAssembly.instantiate(module, { host: imports as unknown as WebAssembly.ModuleImports })
+  const exports = instance.exports
+  for (const name of REQUIRED_EXPORTS) {
+    if (!(name in exports)) throw new UklklError(`the module lacks the export ${name}: build it with scripts/build-wasm.ts`)
+  }
+  if (!hasAsyncify(exports)) throw new UklklError('the module is not asyncified: build it with scripts/build-wasm.ts')
+  const memory = exports.memory as WebAssembly.Memory
+  const hostEntry = exports.host_entry as (fn: number, arg: number) => unknown
+  sched = new Scheduler({
+    memory,
+    stackPointer: exports.__stack_pointer as WebAssembly.Global,
+    heapBase: (exports.__heap_base as WebAssembly.Global).value as number,
+    asyncify: new Asyncify(exports as unknown as AsyncifyExports),
+    fuel: (exports.uklkl_fuel as WebAssembly.Global | undefined) ?? null,
+    hostEntry,
+  }, options.scheduler)
+  ctx.bind(sched, memory, hostEntry)
+  const runtimeSched = sched
+  return {
+    instance,
+    sched: runtimeSched,
+    console,
+    call(exportName, args = [], callOptions = {}) {
+      const fn = exports[exportName]
+      if (typeof fn !== 'function') return Promise.reject(new UklklError(`the module has no exported function ${exportName}`))
+      return runtimeSched.call({
+        name: callOptions.name ?? exportName,
+        root: { fn: fn as (...a: number[]) => unknown, args },
+        priority: callOptions.priority ?? PRIORITY_DEFAULT,
+        ...(callOptions.stackSize === undefined ? {} : { stackSize: callOptions.stackSize }),
+        ...(callOptions.bufferSize === undefined ? {} : { bufferSize: callOptions.bufferSize }),
+      })
+    },
+  }
+}

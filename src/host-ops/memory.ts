@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+/**
+ * memory.ts - the memory family: mem_alloc/mem_free and page_alloc/page_free.
+ *
+ * Both draw on the scheduler's heap (which also holds fiber stacks), so each block
+ * is tagged with the op that made it: freeing a stack, a page block with mem_free,
+ * or anything twice is reported as misuse instead of corrupting the heap.
+ */
+import { type HostContext, type Ptr, hex } from './context.js'
+
+const PAGE = 4096
+
+export interface MemoryOps {
+  mem_alloc(size: number): Ptr<'void'>
+  mem_free(addr: Ptr<'void'>): void
+  page_alloc(size: number): Ptr<'void'>
+  page_free(addr: Ptr<'void'>, size: number): void
+}
+
+export function memoryOps(ctx: HostContext): MemoryOps {
+  const blocks = new Map<number, 'mem_alloc' | 'page_alloc'>()
+  const release = (op: 'mem_free' | 'page_free', made: 'mem_alloc' | 'page_alloc', addr: number): void => {
+    const maker = blocks.get(addr)
+    if (maker === undefined) throw ctx.misuse(op, `${hex(addr)} is not a live block (freed twice, or never allocated)`)
+    if (maker !== made) throw ctx.misuse(op, `${hex(addr)} came from ${maker}, not ${made}`)
+    blocks.delete(addr)
+    ctx.sched.heap.free(addr)
+  }
+  return {
+    mem_alloc(size) {
+      const addr = ctx.sched.heap.alloc(size)
+      if (addr !== 0) blocks.set(addr, 'mem_alloc')
+      return addr as Ptr<'void'>
+    },
+    mem_free(addr) {
+      if (addr !== 0) release('mem_free', 'mem_alloc', addr)
+    },
+    page_alloc(size) {
+      if (size % PAGE !== 0) throw ctx.misuse('page_alloc', `size ${size} is not a multiple of ${PAGE}`)
+      const addr = ctx.sched.heap.alloc(size, PAGE)
+      if (addr !== 0) blocks.set(addr, 'page_alloc')
+      return addr as Ptr<'void'>
+    },
+    page_free(addr, size) {
+      const actual = ctx.sched.heap.sizeOf(addr)
+      if (actual !== undefined && blocks.get(addr) === 'page_alloc' && actual !== size) {
+        throw ctx.misuse('page_free', `${hex(addr)} has ${actual} bytes, not ${size}`)
+      }
+      release('page_free', 'page_alloc', addr)
+    },
+  }
+}

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: MIT
+/**
+ * fiber.ts - a thread of the wasm program: its own C stack and asyncify buffer.
+ *
+ * A fiber runs a root function (a module export called with fixed arguments). When
+ * it blocks, asyncify unwinds it to the trampoline (scheduler.ts), which keeps its
+ * stack pointer; resuming rewinds the same root with the same arguments. Only the
+ * scheduler changes a fiber's state; the rest read it.
+ */
+import type { WaitQueue } from './wait-queue.js'
+import type { TimerEntry } from './timer-list.js'
+
+export type FiberState = 'ready' | 'running' | 'blocked' | 'exited'
+
+/** What a fiber runs: an export of the module and the arguments it is called with. */
+export interface FiberRoot {
+  readonly fn: (...args: number[]) => unknown
+  readonly args: readonly number[]
+}
+
+/** A fiber's saved execution state for host_setjmp/host_longjmp. */
+export interface JumpPoint {
+  readonly sp: number
+  /** The asyncify buffer's used bytes, header included. */
+  readonly data: Uint8Array
+}
+
+/** What the trampoline does once the fiber has unwound (set by the op that suspended it). */
+export type AfterUnwind =
+  | { kind: 'wait' } // it sits in a wait queue
+  | { kind: 'preempted' } // back to the run queue: head with quantum left, else tail
+  | { kind: 'yield' } // back to the run queue's tail
+  | { kind: 'setjmp', jb: number } // snapshot, then resume at once with 0
+
+export const PRIORITY_LOWEST = 0
+export const PRIORITY_DEFAULT = 16
+export const PRIORITY_HIGHEST = 31
+
+export class Fiber {
+  state: FiberState = 'ready'
+  /** The root to run; a TLS destructor replaces it while the fiber exits. */
+  root: FiberRoot
+  /** False until the root has been entered; afterwards the fiber resumes by rewinding. */
+  started = false
+  /** The stack pointer to resume with (the deep value saved after an unwind). */
+  sp: number
+  /** The effective priority: basePriority, or the lowest after using up a quantum. */
+  priority: number
+  quantum = 0
+  /** What the suspending op returns when the fiber resumes. */
+  wakeValue = 0
+  afterUnwind: AfterUnwind | null = null
+  /** The wait queue it sits in, and why (for deadlock reports). */
+  waitingIn: WaitQueue | null = null
+  waitTimeout: TimerEntry | null = null
+  detached = false
+  /** Set once the original root has returned or thread_exit was called. */
+  exiting = false
+  result: unknown = undefined
+  /** TLS slots by key handle. */
+  readonly tls = new Map<number, number>()
+  readonly jumpPoints = new Map<number, JumpPoint>()
+  /** The most asyncify buffer bytes one unwind of this fiber has used. */
+  bufferHighWater = 0
+
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    readonly basePriority: number,
+    root: FiberRoot,
+    readonly stackBase: number,
+    readonly stackSize: number,
+    readonly buffer: number,
+    readonly bufferSize: number,
+  ) {
+    this.root = root
+    this.priority = basePriority
+    this.sp = this.stackTop
+  }
+
+  get stackTop(): number {
+    return this.stackBase + this.stackSize
+  }
+
+  toString(): string {
+    return `${this.name}#${this.id}`
+  }
+}

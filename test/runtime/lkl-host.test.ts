@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: MIT
+// LKL's host-level boot tests (mutex, semaphore, join) and the primitives behind them.
+import { describe, expect, it } from 'vitest'
+import { loadFixture } from '../support/fixture.js'
+
+describe('LKL host-level boot tests on the fiber host', () => {
+  it('mutex: a plain mutex, then a recursive one locked twice', async () => {
+    await using fx = await loadFixture('lkl-host')
+    expect(await fx.run('lkl_mutex')).toBe(0)
+  })
+
+  it('semaphore: down, up, free', async () => {
+    await using fx = await loadFixture('lkl-host')
+    expect(await fx.run('lkl_semaphore')).toBe(0)
+  })
+
+  it('join: a created thread is joined with 0', async () => {
+    await using fx = await loadFixture('lkl-host')
+    expect(await fx.run('lkl_join')).toBe(0)
+    expect(fx.runtime.sched.liveFibers, 'fibers left behind after join').toBe(0)
+  })
+})
+
+describe('semaphores and mutexes order fibers', () => {
+  it('8 threads yielding inside one mutex never hold it together', async () => {
+    await using fx = await loadFixture('lkl-host')
+    expect(await fx.run('mutex_excludes', 8, 50), fx.console()).toBe(0)
+  })
+
+  it('N fibers ping-pong a token through semaphores, the shared counter checked at every step', async () => {
+    await using fx = await loadFixture('lkl-host')
+    expect(await fx.run('ping_pong', 2, 500), fx.console()).toBe(0)
+    expect(await fx.run('ping_pong', 16, 100), fx.console()).toBe(0)
+  })
+})

@@ -1,0 +1,22 @@
+// SPDX-License-Identifier: MIT
+// One-shot host timers and the clock.
+import { describe, expect, it } from 'vitest'
+import { loadFixture } from '../support/fixture.js'
+
+describe('timers', () => {
+  it('fire in deadline order; a freed or re-armed timer never fires stale', async () => {
+    await using fx = await loadFixture('timers')
+    expect(await fx.run('timer_order'), fx.console()).toBe(0)
+  })
+
+  it('a callback may re-arm its own timer', async () => {
+    await using fx = await loadFixture('timers')
+    expect(await fx.run('timer_rearm', 5)).toBe(5)
+  })
+
+  it('a wait on a 30 ms timer lasts at least 30 ms of the host clock', async () => {
+    await using fx = await loadFixture('timers')
+    const elapsedNs = await fx.run('sleep_ms', 30)
+    expect(elapsedNs).toBeGreaterThanOrEqual(30e6)
+  })
+})
