@@ -54,7 +54,7 @@ export interface ModuleSizes {
 }
 
 export interface FinishedModule {
-  bytes: Uint8Array
+  bytes: Uint8Array<ArrayBuffer>
   sizes: ModuleSizes
   preempt: PreemptStats | null
 }
@@ -80,7 +80,7 @@ export function finishModule(linked: Uint8Array, options: FinishOptions): Finish
     }
     module.optimize()
     if (!module.validate()) throw new Error('finishModule: binaryen produced an invalid module')
-    const bytes = module.emitBinary()
+    const bytes = new Uint8Array(module.emitBinary())
     return { bytes, sizes: { linked: linked.length, instrumented, final: bytes.length }, preempt }
   } finally {
     module.dispose()
@@ -135,7 +135,7 @@ export async function buildCModule(spec: CModuleSpec): Promise<BuiltModule> {
   const meta = `${file}.json`
   if (existsSync(file) && existsSync(meta)) {
     const { sizes, preempt } = JSON.parse(readFileSync(meta, 'utf8')) as FinishedModule
-    return { file, bytes: readFileSync(file), sizes, preempt, cached: true }
+    return { file, bytes: new Uint8Array(readFileSync(file)), sizes, preempt, cached: true }
   }
 
   const tmp = mkdtempSync(path.join(os.tmpdir(), `uklkl-${spec.name}-`))

@@ -21,6 +21,7 @@ import { type MutexOps, type SemaphoreOps, mutexOps, semaphoreOps } from './sync
 import { type ThreadOps, type TlsOps, threadOps, tlsOps } from './threads.js'
 import { type TimeOps, timeOps } from './time.js'
 import { traceOps } from './trace.js'
+import suspendingImports from './suspending.json' with { type: 'json' }
 
 export type HostOps = ConsoleOps & SemaphoreOps & MutexOps & ThreadOps & TlsOps & MemoryOps
   & TimeOps & IomemOps & JumpOps & PreemptOps
@@ -28,9 +29,36 @@ export type HostOps = ConsoleOps & SemaphoreOps & MutexOps & ThreadOps & TlsOps 
 export type { MmioDevice } from './iomem.js'
 export { Console } from './console.js'
 
+/** The ops that may suspend (suspending.json, without the module name). */
+export const SUSPENDING_OPS: ReadonlySet<string> = new Set(suspendingImports.map((name) => name.replace(/^host\./, '')))
+
+/**
+ * Make every op outside SUSPENDING_OPS throw if it tried to suspend: asyncify did
+ * not instrument its callers, so the unwind it started could never complete.
+ */
+function guardSyncOps(ops: HostOps, ctx: HostContext): HostOps {
+  const guarded: Record<string, (...args: never[]) => unknown> = {}
+  for (const [name, op] of Object.entries(ops) as [string, (...args: never[]) => unknown][]) {
+    if (SUSPENDING_OPS.has(name)) {
+      guarded[name] = op
+      continue
+    }
+    const guard = (...args: never[]): unknown => {
+      const result = op(...args)
+      if (ctx.sched.current.afterUnwind !== null) {
+        throw ctx.misuse(name, 'tried to suspend, but it is not listed in suspending.json')
+      }
+      return result
+    }
+    // Keep the op's arity visible: the boundary test compares it with the header.
+    guarded[name] = Object.defineProperty(guard, 'length', { value: op.length })
+  }
+  return guarded as unknown as HostOps
+}
+
 export function createHostOps(ctx: HostContext, devices: readonly MmioDevice[] = []): HostOps {
   const handles = new Handles(ctx)
-  return {
+  return guardSyncOps({
     ...consoleOps(ctx),
     ...semaphoreOps(ctx, handles),
     ...mutexOps(ctx, handles),
@@ -41,7 +69,7 @@ export function createHostOps(ctx: HostContext, devices: readonly MmioDevice[] =
     ...iomemOps(ctx, devices),
     ...jumpOps(ctx),
     ...preemptOps(ctx),
-  }
+  }, ctx)
 }
 
 export interface HostOptions {

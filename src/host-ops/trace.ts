@@ -4,6 +4,7 @@
  *
  * Wraps the import object, so turning it off costs nothing. A call that suspends
  * the fiber is logged as "suspends"; its resumption is logged as a second call.
+ * Void ops are logged without a result.
  */
 import type { Scheduler } from '../sched/scheduler.js'
 
@@ -23,7 +24,8 @@ export function traceOps<T extends object>(ops: T, sched: () => Scheduler, log: 
       const call = `${fiber} ${name}(${args.map(show).join(', ')})`
       try {
         const result = op(...args)
-        log(`${call} ${fiber.afterUnwind === null ? `= ${show(result)}` : 'suspends'}`)
+        if (fiber.afterUnwind !== null) log(`${call} suspends`)
+        else log(result === undefined ? call : `${call} = ${show(result)}`)
         return result
       } catch (error) {
         log(`${call} throws ${error instanceof Error ? error.name : String(error)}`)

@@ -8,7 +8,6 @@
  * scheduler changes a fiber's state; the rest read it.
  */
 import type { WaitQueue } from './wait-queue.js'
-import type { TimerEntry } from './timer-list.js'
 
 export type FiberState = 'ready' | 'running' | 'blocked' | 'exited'
 
@@ -50,9 +49,8 @@ export class Fiber {
   /** What the suspending op returns when the fiber resumes. */
   wakeValue = 0
   afterUnwind: AfterUnwind | null = null
-  /** The wait queue it sits in, and why (for deadlock reports). */
+  /** The wait queue it sits in (for deadlock reports). */
   waitingIn: WaitQueue | null = null
-  waitTimeout: TimerEntry | null = null
   detached = false
   /** Set once the original root has returned or thread_exit was called. */
   exiting = false

@@ -109,6 +109,8 @@ export class Scheduler {
   readonly #runQueue = new RunQueue()
   readonly #timers = new TimerList()
   readonly #pending = new Map<Fiber, PendingCall>()
+  /** The most asyncify buffer bytes one unwind used, by fiber name (exited fibers included). */
+  readonly bufferHighWater = new Map<string, number>()
   /** Fibers waiting to join each fiber. */
   readonly #joinQueues = new Map<Fiber, WaitQueue>()
   /** TLS destructors by key, in allocation order (0: none). */
@@ -214,25 +216,13 @@ export class Scheduler {
     return 0
   }
 
-  /** Block fiber in queue until woken (or until timeoutMs, waking it with timeoutValue). */
-  wait(fiber: Fiber, queue: WaitQueue, timeout?: { ms: number, value: number }): typeof SUSPEND {
+  /** Block fiber in queue until woken. */
+  wait(fiber: Fiber, queue: WaitQueue): typeof SUSPEND {
     this.#expectState(fiber, 'running', 'wait')
     fiber.state = 'blocked'
     fiber.priority = fiber.basePriority
     fiber.waitingIn = queue
     queue.waiters.push(fiber)
-    if (timeout !== undefined) {
-      const entry: TimerEntry = {
-        deadline: this.now() + timeout.ms,
-        fire: () => {
-          queue.waiters.splice(queue.waiters.indexOf(fiber), 1)
-          fiber.waitTimeout = null
-          this.#makeReady(fiber, timeout.value)
-        },
-      }
-      fiber.waitTimeout = entry
-      this.#timers.insert(entry)
-    }
     return this.#suspend(fiber, { kind: 'wait' })
   }
 
@@ -403,6 +393,7 @@ export class Scheduler {
           asyncify.stopUnwind()
           fiber.sp = this.#module.stackPointer.value as number
           fiber.bufferHighWater = Math.max(fiber.bufferHighWater, used)
+          this.bufferHighWater.set(fiber.name, Math.max(this.bufferHighWater.get(fiber.name) ?? 0, used))
           if (this.#afterUnwind(fiber)) continue
           return
         }
@@ -532,14 +523,6 @@ export class Scheduler {
   }
 
   #wake(fiber: Fiber, value: number): void {
-    if (fiber.waitTimeout !== null) {
-      this.#timers.cancel(fiber.waitTimeout)
-      fiber.waitTimeout = null
-    }
-    this.#makeReady(fiber, value)
-  }
-
-  #makeReady(fiber: Fiber, value: number): void {
     this.#expectState(fiber, 'blocked', 'wake')
     fiber.waitingIn = null
     fiber.wakeValue = value

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /**
- * timer-list.ts - one-shot timers sorted by deadline (host timers, wait timeouts).
+ * timer-list.ts - one-shot timers sorted by deadline.
  *
  * Deadlines are in the scheduler's clock (milliseconds). Entries with equal
  * deadlines fire in the order they were armed. A cancelled entry is removed at

@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: MIT
+/**
+ * index.ts - `npm run bench`: every benchmark suite, or the ones named on the
+ * command line (e.g. `npm run bench -- runtime`).
+ */
+import { runtimeBench } from './runtime.js'
+
+const suites: Record<string, () => Promise<void>> = {
+  runtime: runtimeBench,
+}
+
+const wanted = process.argv.slice(2)
+for (const name of wanted) {
+  if (!(name in suites)) throw new Error(`unknown bench suite ${name}; known: ${Object.keys(suites).join(', ')}`)
+}
+for (const [name, run] of Object.entries(suites)) {
+  if (wanted.length === 0 || wanted.includes(name)) await run()
+}
