@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/**
+ * api-data.ts - the data the public API needs, generated from the built kernel tree:
+ * the syscall table (number, name, and each argument's type and width from the
+ * kernel's own prototypes), errno names, uapi constants and struct layouts.
+ *
+ * Numbers and entry points come from the arch's generated unistd_32.h and
+ * syscall_table_32.h; argument lists from include/linux/syscalls.h. Constants and
+ * layouts are measured, not transcribed: a probe C file including the installed
+ * uapi headers is compiled for wasm32 with the same clang, and its tables of
+ * values, offsetof and sizeof are read back from the module's memory.
+ *
+ * Limits: an argument whose type is not in the tables below stops the generator
+ * (better than guessing its width); structs and constants are the curated lists
+ * below, grown as the API needs them.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { llvmTool } from '../scripts/toolchain.js'
+
+export interface SyscallArg {
+  name: string
+  /** The C type as the prototype spells it, without __user. */
+  type: string
+  /** Bytes it takes in the argument block: 8 for 64-bit scalars, else 4. */
+  size: 4 | 8
+  pointer: boolean
+  /** A pointer to const: the kernel only reads through it. */
+  const: boolean
+}
+
+export interface SyscallInfo {
+  nr: number
+  name: string
+  entry: string
+  args: SyscallArg[]
+}
+
+export interface FieldLayout {
+  offset: number
+  size: number
+  /** 'i'/'u': a signed or unsigned integer; 'bytes': an array or a nested struct. */
+  kind: 'i' | 'u' | 'bytes'
+}
+
+export interface StructLayout {
+  size: number
+  fields: Record<string, FieldLayout>
+}
+
+export interface ApiData {
+  kernelVersion: string
+  syscalls: SyscallInfo[]
+  errno: Record<string, number>
+  constants: Record<string, number>
+  structs: Record<string, StructLayout>
+}
+
+/** 64-bit scalar types of syscall prototypes on wasm32. */
+const WIDE_TYPES = new Set(['loff_t', 'u64', '__u64', 's64', '__s64', 'long long', 'unsigned long long'])
+/** 32-bit-or-narrower scalar types of syscall prototypes on wasm32 (passed in a 4-byte slot). */
+const NARROW_TYPES = new Set([
+  'int', 'unsigned', 'unsigned int', 'long', 'unsigned long', 'u32', '__u32', 's32', '__s32', 'u16', 'size_t', 'uint32_t',
+  'pid_t', 'uid_t', 'gid_t', 'old_uid_t', 'old_gid_t', 'umode_t', 'qid_t', 'key_serial_t', 'mqd_t', 'timer_t',
+  'clockid_t', 'aio_context_t', 'rwf_t', 'off_t', 'old_sigset_t', '__kernel_old_time_t', 'key_t',
+  'unsigned char', 'char', 'short', 'unsigned short', 'cap_user_header_t', 'cap_user_data_t',
+])
+
+/** Parse one parameter of a prototype, e.g. "const char __user *filename". */
+function parseArg(text: string, index: number): SyscallArg {
+  const clean = text.replace(/\b__user\b/g, '').replace(/\s+/g, ' ').trim()
+  const pointer = clean.includes('*') || clean.includes('[')
+  const constant = pointer && /^const\b/.test(clean)
+  const words = clean.replace(/\*/g, ' * ').split(' ').filter((w) => w !== '')
+  // The last word is the parameter's name unless the prototype leaves it out.
+  const last = words[words.length - 1]!
+  const named = last !== '*' && words.length > 1 && !WIDE_TYPES.has(words.join(' ')) && !NARROW_TYPES.has(words.join(' '))
+  const name = named ? last.replace(/\[.*$/, '') : `arg${index}`
+  const type = (named ? words.slice(0, -1) : words).join(' ').replace(/ \*/g, '*')
+  if (pointer) return { name, type, size: 4, pointer, const: constant }
+  const base = type.replace(/^(const|enum|struct) /, '')
+  if (WIDE_TYPES.has(base)) return { name, type, size: 8, pointer, const: false }
+  if (NARROW_TYPES.has(base) || type.startsWith('enum ')) return { name, type, size: 4, pointer, const: false }
+  throw new Error(`unknown width of syscall argument type "${type}" (${text.trim()})`)
+}
+
+function splitTopLevel(params: string): string[] {
+  const parts: string[] = []
+  let depth = 0
+  let start = 0
+  for (let i = 0; i < params.length; i++) {
+    const ch = params[i]
+    if (ch === '(') depth++
+    else if (ch === ')') depth--
+    else if (ch === ',' && depth === 0) {
+      parts.push(params.slice(start, i))
+      start = i + 1
+    }
+  }
+  parts.push(params.slice(start))
+  return parts
+}
+
+/** The parameter list of every `asmlinkage long sys_X(...)` of include/linux/syscalls.h, by entry point. */
+export function parsePrototypes(syscallsH: string): Map<string, string> {
+  const prototypes = new Map<string, string>()
+  const text = syscallsH.replace(/\/\*[\s\S]*?\*\//g, '')
+  for (const match of text.matchAll(/asmlinkage\s+long\s+(sys_\w+)\s*\(([^;]*?)\)\s*;/g)) {
+    prototypes.set(match[1]!, match[2]!.replace(/\s+/g, ' ').trim())
+  }
+  return prototypes
+}
+
+/**
+ * The parameter lists of the SYSCALL_DEFINEn(name, type, arg, ...) definitions in
+ * source, for the syscalls that syscalls.h does not declare (the arch's own).
+ */
+export function parseDefinitions(source: string): Map<string, string> {
+  const definitions = new Map<string, string>()
+  for (const match of source.matchAll(/SYSCALL_DEFINE(\d)\((\w+)((?:,[^,)]+,\s*\w+)*)\)/g)) {
+    const parts = match[3]!.split(',').slice(1).map((p) => p.trim())
+    const params: string[] = []
+    for (let i = 0; i < parts.length; i += 2) params.push(`${parts[i]} ${parts[i + 1]}`)
+    definitions.set(`sys_${match[2]}`, params.length === 0 ? 'void' : params.join(', '))
+  }
+  return definitions
+}
+
+function parseArgs(params: string): SyscallArg[] {
+  return params === 'void' ? [] : splitTopLevel(params).map(parseArg)
+}
+
+/**
+ * The syscall table: unistd header lines `#define __NR_name nr` and table lines
+ * `__SYSCALL(nr, entry)`; entries that are sys_ni_syscall are left out.
+ */
+export function syscallTable(unistdH: string, tableH: string, prototypes: Map<string, string>): SyscallInfo[] {
+  const entries = new Map<number, string>()
+  for (const m of tableH.matchAll(/__SYSCALL(?:_WITH_COMPAT)?\((\d+),\s*(\w+)/g)) entries.set(Number(m[1]), m[2]!)
+  const syscalls: SyscallInfo[] = []
+  const problems: string[] = []
+  for (const m of unistdH.matchAll(/^#define __NR_(\w+)\s+(\d+)\s*$/gm)) {
+    const nr = Number(m[2])
+    const entry = entries.get(nr)
+    if (entry === undefined || entry === 'sys_ni_syscall') continue
+    const params = prototypes.get(entry)
+    try {
+      if (params === undefined) throw new Error(`no prototype for ${entry} (syscall ${m[1]} = ${nr})`)
+      syscalls.push({ nr, name: m[1]!, entry, args: parseArgs(params) })
+    } catch (error) {
+      problems.push((error as Error).message)
+    }
+  }
+  // All problems at once: each is a line to add to the tables above.
+  if (problems.length > 0) throw new Error(`api-data: the syscall table cannot be described:\n${problems.join('\n')}`)
+  return syscalls.sort((a, b) => a.nr - b.nr)
+}
+
+/** errno names from asm-generic/errno-base.h and errno.h (aliases resolved). */
+export function parseErrno(...headers: string[]): Record<string, number> {
+  const errno: Record<string, number> = {}
+  for (const header of headers) {
+    for (const m of header.matchAll(/^#define\s+(E\w+)\s+(\w+)/gm)) {
+      const value = /^\d+$/.test(m[2]!) ? Number(m[2]) : errno[m[2]!]
+      if (value !== undefined) errno[m[1]!] = value
+    }
+  }
+  return errno
+}
+
+/** The uapi headers the probe includes, and the constants it measures. */
+const PROBE_HEADERS = [
+  'linux/fcntl.h', 'linux/stat.h', 'linux/eventpoll.h', 'linux/time.h', 'linux/time_types.h',
+  'linux/mman.h', 'linux/fs.h', 'linux/in.h', 'linux/in6.h', 'linux/un.h', 'linux/net.h',
+  'linux/socket.h', 'linux/reboot.h', 'linux/mount.h', 'linux/poll.h', 'linux/utsname.h',
+  'linux/eventfd.h', 'linux/signal.h', 'linux/if.h', 'linux/sockios.h', 'linux/futex.h', 'linux/uio.h',
+  'asm/stat.h',
+]
+
+const CONSTANTS = [
+  'O_RDONLY', 'O_WRONLY', 'O_RDWR', 'O_CREAT', 'O_EXCL', 'O_NOCTTY', 'O_TRUNC', 'O_APPEND', 'O_NONBLOCK',
+  'O_DSYNC', 'O_DIRECTORY', 'O_NOFOLLOW', 'O_CLOEXEC', 'O_LARGEFILE', 'O_PATH', 'O_TMPFILE', 'O_SYNC',
+  'AT_FDCWD', 'AT_SYMLINK_NOFOLLOW', 'AT_REMOVEDIR', 'AT_SYMLINK_FOLLOW', 'AT_EMPTY_PATH', 'AT_STATX_SYNC_AS_STAT',
+  'F_DUPFD', 'F_GETFD', 'F_SETFD', 'F_GETFL', 'F_SETFL', 'F_SETPIPE_SZ', 'F_GETPIPE_SZ', 'FD_CLOEXEC',
+  'S_IFMT', 'S_IFSOCK', 'S_IFLNK', 'S_IFREG', 'S_IFBLK', 'S_IFDIR', 'S_IFCHR', 'S_IFIFO',
+  'STATX_BASIC_STATS', 'STATX_ALL',
+  'SEEK_SET', 'SEEK_CUR', 'SEEK_END',
+  'EPOLL_CTL_ADD', 'EPOLL_CTL_DEL', 'EPOLL_CTL_MOD', 'EPOLLIN', 'EPOLLOUT', 'EPOLLERR', 'EPOLLHUP', 'EPOLLET',
+  'EPOLL_CLOEXEC',
+  'CLOCK_REALTIME', 'CLOCK_MONOTONIC', 'CLOCK_BOOTTIME', 'TIMER_ABSTIME',
+  'PROT_READ', 'PROT_WRITE', 'MAP_SHARED', 'MAP_PRIVATE', 'MAP_ANONYMOUS',
+  'AF_UNIX', 'AF_INET', 'AF_INET6', 'AF_NETLINK', 'SOCK_STREAM', 'SOCK_DGRAM', 'SOCK_RAW', 'SOCK_NONBLOCK',
+  'SOCK_CLOEXEC', 'SOL_SOCKET', 'SO_REUSEADDR', 'IPPROTO_TCP', 'IPPROTO_UDP', 'IPPROTO_ICMP',
+  'INADDR_ANY', 'INADDR_LOOPBACK', 'MSG_DONTWAIT', 'MSG_NOSIGNAL',
+  'LINUX_REBOOT_MAGIC1', 'LINUX_REBOOT_MAGIC2', 'LINUX_REBOOT_CMD_POWER_OFF', 'LINUX_REBOOT_CMD_HALT',
+  'MS_RDONLY', 'MS_NOSUID', 'MS_NODEV', 'MS_NOEXEC', 'MS_REMOUNT', 'MS_BIND', 'MNT_FORCE', 'MNT_DETACH',
+  'POLLIN', 'POLLOUT', 'POLLERR', 'POLLHUP', 'POLLNVAL',
+  'EFD_CLOEXEC', 'EFD_NONBLOCK', 'EFD_SEMAPHORE',
+  'SIGHUP', 'SIGINT', 'SIGKILL', 'SIGPIPE', 'SIGTERM', 'SIGCHLD', 'SIGUSR1', 'SIGUSR2',
+  'IFF_UP', 'IFF_RUNNING', 'IFF_LOOPBACK', 'SIOCGIFFLAGS', 'SIOCSIFFLAGS', 'SIOCGIFINDEX', 'SIOCGIFNAME',
+  'IFNAMSIZ', 'FUTEX_WAIT', 'FUTEX_WAKE', 'FUTEX_PRIVATE_FLAG',
+]
+
+/** Structs users read or write, with the fields the API exposes; `name[]` marks a flexible array member. */
+const STRUCTS: Record<string, { c: string, fields: string[] }> = {
+  stat64: { c: 'struct stat64', fields: ['st_dev', 'st_ino', 'st_mode', 'st_nlink', 'st_uid', 'st_gid', 'st_rdev',
+    'st_size', 'st_blksize', 'st_blocks', 'st_atime', 'st_atime_nsec', 'st_mtime', 'st_mtime_nsec', 'st_ctime',
+    'st_ctime_nsec'] },
+  statx: { c: 'struct statx', fields: ['stx_mask', 'stx_blksize', 'stx_attributes', 'stx_nlink', 'stx_uid',
+    'stx_gid', 'stx_mode', 'stx_ino', 'stx_size', 'stx_blocks', 'stx_atime', 'stx_mtime', 'stx_ctime'] },
+  statx_timestamp: { c: 'struct statx_timestamp', fields: ['tv_sec', 'tv_nsec'] },
+  linux_dirent64: { c: 'struct linux_dirent64', fields: ['d_ino', 'd_off', 'd_reclen', 'd_type', 'd_name[]'] },
+  epoll_event: { c: 'struct epoll_event', fields: ['events', 'data'] },
+  timespec: { c: 'struct __kernel_timespec', fields: ['tv_sec', 'tv_nsec'] },
+  itimerspec: { c: 'struct __kernel_itimerspec', fields: ['it_interval', 'it_value'] },
+  pollfd: { c: 'struct pollfd', fields: ['fd', 'events', 'revents'] },
+  iovec: { c: 'struct iovec', fields: ['iov_base', 'iov_len'] },
+  sockaddr_in: { c: 'struct sockaddr_in', fields: ['sin_family', 'sin_port', 'sin_addr'] },
+  sockaddr_in6: { c: 'struct sockaddr_in6', fields: ['sin6_family', 'sin6_port', 'sin6_flowinfo', 'sin6_addr',
+    'sin6_scope_id'] },
+  sockaddr_un: { c: 'struct sockaddr_un', fields: ['sun_family', 'sun_path'] },
+  utsname: { c: 'struct new_utsname', fields: ['sysname', 'nodename', 'release', 'version', 'machine',
+    'domainname'] },
+  ifreq: { c: 'struct ifreq', fields: ['ifr_name', 'ifr_flags', 'ifr_ifindex'] },
+}
+
+/**
+ * Parts of the kernel's ABI that live outside uapi (libc copies them): the probe
+ * takes them verbatim from these internal headers.
+ */
+const INTERNAL_DEFINITIONS: { header: string, pattern: RegExp }[] = [
+  { header: 'include/linux/dirent.h', pattern: /struct linux_dirent64 \{[\s\S]*?\};/g },
+  { header: 'include/linux/socket.h', pattern: /^#define (AF|PF|SOL|MSG)_\w+\s+[^/\n]+/gm },
+  { header: 'include/linux/net.h', pattern: /enum sock_type \{[\s\S]*?\};|^#define SOCK_(CLOEXEC|NONBLOCK)\s.*$/gm },
+  { header: 'include/linux/fs.h', pattern: /^#define (MNT_FORCE|MNT_DETACH|UMOUNT_NOFOLLOW)\s+\w+/gm },
+]
+
+function internalDefinitions(srcTree: string): string {
+  return INTERNAL_DEFINITIONS.map(({ header, pattern }) => {
+    const text = readFileSync(path.join(srcTree, header), 'utf8')
+    const found = [...text.matchAll(pattern)].map((m) => m[0])
+    if (found.length === 0) throw new Error(`api-data: nothing matching ${pattern} in ${header}`)
+    return found.join('\n').replace(/\bu64\b/g, '__u64').replace(/\bs64\b/g, '__s64')
+  }).join('\n')
+}
+
+function probeSource(srcTree: string): string {
+  const kind = (expr: string): string =>
+    `_Generic((${expr}), signed char: 1, short: 1, int: 1, long: 1, long long: 1, unsigned char: 2, ` +
+    'unsigned short: 2, unsigned int: 2, unsigned long: 2, unsigned long long: 2, char: 1, default: 0)'
+  const fields = Object.entries(STRUCTS).flatMap(([name, s]) => s.fields.map((field) => {
+    const f = field.replace('[]', '')
+    const size = field.endsWith('[]') ? '0' : `sizeof(((${s.c} *)0)->${f})`
+    return `{ "${name}", "${f}", __builtin_offsetof(${s.c}, ${f}), ${size}, ${kind(`((${s.c} *)0)->${f}`)} },`
+  }))
+  return [
+    ...PROBE_HEADERS.map((h) => `#include <${h}>`),
+    internalDefinitions(srcTree),
+    'struct probe_constant { const char *name; long long value; };',
+    'struct probe_field { const char *type; const char *field; unsigned offset, size; int kind; };',
+    'struct probe_struct { const char *type; unsigned size; };',
+    '__attribute__((used)) const struct probe_constant probe_constants[] = {',
+    ...CONSTANTS.map((c) => `\t{ "${c}", (long long)(${c}) },`),
+    '\t{ 0, 0 } };',
+    '__attribute__((used)) const struct probe_field probe_fields[] = {',
+    ...fields.map((f) => `\t${f}`),
+    '\t{ 0, 0, 0, 0, 0 } };',
+    '__attribute__((used)) const struct probe_struct probe_structs[] = {',
+    ...Object.entries(STRUCTS).map(([name, s]) => `\t{ "${name}", sizeof(${s.c}) },`),
+    '\t{ 0, 0 } };',
+    '',
+  ].join('\n')
+}
+
+/** Compile the probe against the installed uapi headers and read its tables back. */
+async function measure(srcTree: string, uapiInclude: string): Promise<Pick<ApiData, 'constants' | 'structs'>> {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'uklkl-probe-'))
+  try {
+    const source = path.join(tmp, 'probe.c')
+    const wasm = path.join(tmp, 'probe.wasm')
+    writeFileSync(source, probeSource(srcTree))
+    // linux/if.h takes struct sockaddr from the C library's sys/socket.h: give it the POSIX one.
+    mkdirSync(path.join(tmp, 'sys'))
+    writeFileSync(path.join(tmp, 'sys/socket.h'),
+      '#include <linux/socket.h>\nstruct sockaddr { __kernel_sa_family_t sa_family; char sa_data[14]; };\n')
+    execFileSync(llvmTool('clang'), ['--target=wasm32', '-O1', '-nostdlibinc', '-Wno-macro-redefined', `-I${uapiInclude}`, `-I${tmp}`, '-c', source,
+      '-o', `${wasm}.o`], { stdio: ['ignore', 'inherit', 'inherit'] })
+    execFileSync(llvmTool('wasm-ld'), ['--no-entry', '--export=probe_constants', '--export=probe_fields',
+      '--export=probe_structs', `${wasm}.o`, '-o', wasm])
+    const { instance } = await WebAssembly.instantiate(readFileSync(wasm))
+    const memory = instance.exports.memory as WebAssembly.Memory
+    const view = new DataView(memory.buffer)
+    const bytes = new Uint8Array(memory.buffer)
+    const cstr = (addr: number): string => new TextDecoder().decode(bytes.subarray(addr, bytes.indexOf(0, addr)))
+    const table = (name: string): number => (instance.exports[name] as WebAssembly.Global).value as number
+
+    const constants: Record<string, number> = {}
+    for (let p = table('probe_constants'); view.getUint32(p, true) !== 0; p += 16) {
+      constants[cstr(view.getUint32(p, true))] = Number(view.getBigInt64(p + 8, true))
+    }
+    const structs: Record<string, StructLayout> = {}
+    for (let p = table('probe_structs'); view.getUint32(p, true) !== 0; p += 8) {
+      structs[cstr(view.getUint32(p, true))] = { size: view.getUint32(p + 4, true), fields: {} }
+    }
+    const kinds = ['bytes', 'i', 'u'] as const
+    for (let p = table('probe_fields'); view.getUint32(p, true) !== 0; p += 20) {
+      structs[cstr(view.getUint32(p, true))]!.fields[cstr(view.getUint32(p + 4, true))] = {
+        offset: view.getUint32(p + 8, true),
+        size: view.getUint32(p + 12, true),
+        kind: kinds[view.getInt32(p + 16, true)]!,
+      }
+    }
+    return { constants, structs }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true })
+  }
+}
+
+export interface ApiDataInputs {
+  kernelVersion: string
+  /** The kernel source tree (with our overlay). */
+  srcTree: string
+  /** The arch's generated unistd_32.h and syscall_table_32.h in the build tree. */
+  unistdH: string
+  syscallTableH: string
+  /** The installed uapi headers (make headers_install), i.e. the folder holding linux/ and asm/. */
+  uapiInclude: string
+  /** The arch's C files, for the syscalls it defines itself. */
+  archSources: readonly string[]
+}
+
+export async function generateApiData(inputs: ApiDataInputs): Promise<ApiData> {
+  const read = (file: string): string => readFileSync(file, 'utf8')
+  const prototypes = parsePrototypes(read(path.join(inputs.srcTree, 'include/linux/syscalls.h')))
+  for (const file of inputs.archSources) {
+    for (const [entry, params] of parseDefinitions(read(file))) if (!prototypes.has(entry)) prototypes.set(entry, params)
+  }
+  return {
+    kernelVersion: inputs.kernelVersion,
+    syscalls: syscallTable(read(inputs.unistdH), read(inputs.syscallTableH), prototypes),
+    errno: parseErrno(
+      read(path.join(inputs.uapiInclude, 'asm-generic/errno-base.h')),
+      read(path.join(inputs.uapiInclude, 'asm-generic/errno.h')),
+    ),
+    ...await measure(inputs.srcTree, inputs.uapiInclude),
+  }
+}
