@@ -75,3 +75,16 @@ export class RuntimeFailedError extends UklklError {
     super(`the runtime has stopped: ${cause.message}`, { cause })
   }
 }
+
+/** A syscall returned -errno; shaped like Node's fs errors. */
+export class LinuxError extends UklklError {
+  override name = 'LinuxError'
+  constructor(readonly errno: number, readonly code: string, readonly syscall: string) {
+    super(`${syscall}: ${code} (errno ${errno})`)
+  }
+}
+
+/** A call on a kernel that has halted or failed. */
+export class KernelStoppedError extends UklklError {
+  override name = 'KernelStoppedError'
+}

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /**
- * api-data.ts - the data the public API needs, generated from the built kernel tree:
+ * api-data.ts - the data the public API needs (src/kernel-data.ts), generated from the built kernel tree:
  * the syscall table (number, name, and each argument's type and width from the
  * kernel's own prototypes), errno names, uapi constants and struct layouts.
  *
@@ -18,45 +18,8 @@ import { execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import type { KernelData, StructLayout, SyscallArg, SyscallInfo } from '../src/kernel-data.js'
 import { llvmTool } from '../scripts/toolchain.js'
-
-export interface SyscallArg {
-  name: string
-  /** The C type as the prototype spells it, without __user. */
-  type: string
-  /** Bytes it takes in the argument block: 8 for 64-bit scalars, else 4. */
-  size: 4 | 8
-  pointer: boolean
-  /** A pointer to const: the kernel only reads through it. */
-  const: boolean
-}
-
-export interface SyscallInfo {
-  nr: number
-  name: string
-  entry: string
-  args: SyscallArg[]
-}
-
-export interface FieldLayout {
-  offset: number
-  size: number
-  /** 'i'/'u': a signed or unsigned integer; 'bytes': an array or a nested struct. */
-  kind: 'i' | 'u' | 'bytes'
-}
-
-export interface StructLayout {
-  size: number
-  fields: Record<string, FieldLayout>
-}
-
-export interface ApiData {
-  kernelVersion: string
-  syscalls: SyscallInfo[]
-  errno: Record<string, number>
-  constants: Record<string, number>
-  structs: Record<string, StructLayout>
-}
 
 /** 64-bit scalar types of syscall prototypes on wasm32. */
 const WIDE_TYPES = new Set(['loff_t', 'u64', '__u64', 's64', '__s64', 'long long', 'unsigned long long'])
@@ -275,7 +238,7 @@ function probeSource(srcTree: string): string {
 }
 
 /** Compile the probe against the installed uapi headers and read its tables back. */
-async function measure(srcTree: string, uapiInclude: string): Promise<Pick<ApiData, 'constants' | 'structs'>> {
+async function measure(srcTree: string, uapiInclude: string): Promise<Pick<KernelData, 'constants' | 'structs'>> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'uklkl-probe-'))
   try {
     const source = path.join(tmp, 'probe.c')
@@ -318,7 +281,7 @@ async function measure(srcTree: string, uapiInclude: string): Promise<Pick<ApiDa
   }
 }
 
-export interface ApiDataInputs {
+export interface KernelDataInputs {
   kernelVersion: string
   /** The kernel source tree (with our overlay). */
   srcTree: string
@@ -331,7 +294,7 @@ export interface ApiDataInputs {
   archSources: readonly string[]
 }
 
-export async function generateApiData(inputs: ApiDataInputs): Promise<ApiData> {
+export async function generateKernelData(inputs: KernelDataInputs): Promise<KernelData> {
   const read = (file: string): string => readFileSync(file, 'utf8')
   const prototypes = parsePrototypes(read(path.join(inputs.srcTree, 'include/linux/syscalls.h')))
   for (const file of inputs.archSources) {

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+/**
+ * syscalls.ts - k.sys: one JS function per syscall of the kernel's table, marshalling
+ * JS values into the kernel's argument block and back.
+ *
+ * The argument block is what the arch's syscall entry reads: the arguments in order,
+ * 4 bytes each, 8 for a 64-bit scalar (low word first), packed. Pointer arguments
+ * take a string (copied in, NUL-terminated), a Uint8Array (copied in, and copied
+ * back out after the call unless the kernel's prototype says const), a number (a
+ * raw address in kernel memory) or null. Scalars take numbers or bigints. A return
+ * in [-4095, -1] throws LinuxError; anything else is the result.
+ */
+import { LinuxError } from './errors.js'
+import type { SyscallArg, SyscallInfo } from './kernel-data.js'
+import type { Heap } from './sched/heap.js'
+
+export type SyscallArgValue = number | bigint | string | Uint8Array | null | undefined
+export type SyscallFn = (...args: SyscallArgValue[]) => Promise<number>
+
+/** How k.sys reaches the kernel. */
+export interface SyscallTarget {
+  readonly heap: Heap
+  readonly memory: WebAssembly.Memory
+  /** Run syscall nr with the argument block at args; resolves with its raw return. */
+  invoke(nr: number, args: number): Promise<number>
+}
+
+const MAX_ERRNO = 4095
+const encoder = new TextEncoder()
+
+function align8(n: number): number {
+  return (n + 7) & ~7
+}
+
+interface Staged {
+  /** Bytes to copy into the scratch block at offset, or null for a scalar. */
+  data: Uint8Array | null
+  /** The caller's buffer to copy back into after the call. */
+  copyBack: Uint8Array | null
+  scalar: bigint
+}
+
+function stage(syscall: SyscallInfo, arg: SyscallArg, value: SyscallArgValue): Staged {
+  const where = `${syscall.name}: argument ${arg.name} (${arg.type})`
+  if (arg.pointer) {
+    if (typeof value === 'string') return { data: encoder.encode(`${value}\0`), copyBack: null, scalar: 0n }
+    if (value instanceof Uint8Array) return { data: value, copyBack: arg.const ? null : value, scalar: 0n }
+    if (value === null || value === undefined) return { data: null, copyBack: null, scalar: 0n }
+  }
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) throw new TypeError(`${where} must be an integer, not ${value}`)
+    return { data: null, copyBack: null, scalar: BigInt(value) }
+  }
+  if (typeof value === 'bigint') return { data: null, copyBack: null, scalar: value }
+  if (value === undefined) return { data: null, copyBack: null, scalar: 0n }
+  throw new TypeError(`${where} cannot take a ${value === null ? 'null' : typeof value}`)
+}
+
+function bindOne(syscall: SyscallInfo, errnoNames: ReadonlyMap<number, string>, target: SyscallTarget): SyscallFn {
+  const blockSize = align8(syscall.args.reduce((n, a) => n + a.size, 0))
+  const signature = `${syscall.name}(${syscall.args.map((a) => a.name).join(', ')})`
+  const fn = async (...values: SyscallArgValue[]): Promise<number> => {
+    if (values.length > syscall.args.length) {
+      throw new TypeError(`${signature} takes ${syscall.args.length} arguments, not ${values.length}`)
+    }
+    const staged = syscall.args.map((arg, i) => stage(syscall, arg, values[i]))
+    const scratchSize = blockSize + staged.reduce((n, s) => n + align8(s.data?.length ?? 0), 0)
+    const block = target.heap.alloc(Math.max(scratchSize, 8), 8)
+    if (block === 0) throw new RangeError(`${syscall.name}: no memory for ${scratchSize} bytes of arguments`)
+    try {
+      let bytes = new Uint8Array(target.memory.buffer)
+      let view = new DataView(target.memory.buffer)
+      let slot = block
+      let data = block + blockSize
+      const addresses: number[] = []
+      syscall.args.forEach((arg, i) => {
+        const s = staged[i]!
+        let value = s.scalar
+        if (s.data !== null) {
+          bytes.set(s.data, data)
+          value = BigInt(data)
+          addresses.push(data)
+          data += align8(s.data.length)
+        } else {
+          addresses.push(0)
+        }
+        if (arg.size === 8) view.setBigUint64(slot, BigInt.asUintN(64, value), true)
+        else view.setUint32(slot, Number(BigInt.asUintN(32, value)), true)
+        slot += arg.size
+      })
+      const result = await target.invoke(syscall.nr, block)
+      // The memory may have grown during the call: take fresh views.
+      bytes = new Uint8Array(target.memory.buffer)
+      view = new DataView(target.memory.buffer)
+      staged.forEach((s, i) => {
+        if (s.copyBack !== null) s.copyBack.set(bytes.subarray(addresses[i]!, addresses[i]! + s.copyBack.length))
+      })
+      if (result < 0 && result >= -MAX_ERRNO) {
+        throw new LinuxError(-result, errnoNames.get(-result) ?? `E${-result}`, syscall.name)
+      }
+      return result
+    } finally {
+      target.heap.free(block)
+    }
+  }
+  return Object.defineProperty(fn, 'name', { value: syscall.name })
+}
+
+/** k.sys for a syscall table: every entry, by its name. */
+export function bindSyscalls(
+  table: readonly SyscallInfo[], errno: Readonly<Record<string, number>>, target: SyscallTarget,
+): Record<string, SyscallFn> {
+  const errnoNames = new Map<number, string>()
+  // The first name wins: EAGAIN over its alias EWOULDBLOCK.
+  for (const [name, value] of Object.entries(errno)) if (!errnoNames.has(value)) errnoNames.set(value, name)
+  const sys: Record<string, SyscallFn> = {}
+  for (const syscall of table) sys[syscall.name] = bindOne(syscall, errnoNames, target)
+  return sys
+}

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: MIT
+// k.sys marshalling, against a stand-in syscall entry with the arch's calling convention.
+import { describe, expect, it } from 'vitest'
+import { LinuxError } from '../src/errors.js'
+import type { SyscallArg, SyscallInfo } from '../src/kernel-data.js'
+import { bindSyscalls } from '../src/syscalls.js'
+import { loadFixture } from './support/fixture.js'
+
+const int = (name: string): SyscallArg => ({ name, type: 'int', size: 4, pointer: false, const: false })
+const wide = (name: string): SyscallArg => ({ name, type: 'loff_t', size: 8, pointer: false, const: false })
+const ptr = (name: string, isConst: boolean): SyscallArg =>
+  ({ name, type: isConst ? 'const char*' : 'char*', size: 4, pointer: true, const: isConst })
+
+const TABLE: SyscallInfo[] = [
+  { nr: 0, name: 'add', entry: 'sys_add', args: [int('a'), int('b')] },
+  { nr: 1, name: 'path_length', entry: 'sys_path_length', args: [ptr('path', true)] },
+  { nr: 2, name: 'fill', entry: 'sys_fill', args: [ptr('buf', false), int('count')] },
+  { nr: 3, name: 'fail', entry: 'sys_fail', args: [int('errno')] },
+  { nr: 4, name: 'wide', entry: 'sys_wide', args: [int('fd'), wide('pos'), int('whence')] },
+  { nr: 5, name: 'copy', entry: 'sys_copy', args: [ptr('src', true), ptr('dst', false), int('count')] },
+]
+
+async function fakeKernel() {
+  const fx = await loadFixture('fake-syscalls')
+  const { sched, instance } = fx.runtime
+  const sys = bindSyscalls(TABLE, { ENOENT: 2, EAGAIN: 11, EWOULDBLOCK: 11 }, {
+    heap: sched.heap,
+    memory: instance.exports.memory as WebAssembly.Memory,
+    invoke: async (nr, args) => Number(await fx.runtime.call('fake_syscall', [nr, args])),
+  })
+  return { fx, sys }
+}
+
+describe('k.sys marshalling', () => {
+  it('passes scalars and returns the result', async () => {
+    const { fx, sys } = await fakeKernel()
+    await using _ = fx
+    expect(await sys.add!(40, 2)).toBe(42)
+    expect(await sys.add!(-5, 5000)).toBe(4995)
+  })
+
+  it('copies a string in, NUL-terminated, as UTF-8', async () => {
+    const { fx, sys } = await fakeKernel()
+    await using _ = fx
+    expect(await sys.path_length!('/file')).toBe(5)
+    expect(await sys.path_length!('/é')).toBe(3)
+  })
+
+  it('copies an output buffer back out', async () => {
+    const { fx, sys } = await fakeKernel()
+    await using _ = fx
+    const buf = new Uint8Array(6).fill(0xff)
+    expect(await sys.fill!(buf, 4)).toBe(4)
+    expect([...buf]).toEqual([0, 1, 2, 3, 0xff, 0xff])
+  })
+
+  it('does not copy back through a const pointer', async () => {
+    const { fx, sys } = await fakeKernel()
+    await using _ = fx
+    const src = new Uint8Array([1, 2, 3])
+    const dst = new Uint8Array(3)
+    await sys.copy!(src, dst, 3)
+    expect([...dst]).toEqual([1, 2, 3])
+    expect([...src]).toEqual([1, 2, 3])
+  })
+
+  it('splits a 64-bit argument into two slots, low word first', async () => {
+    const { fx, sys } = await fakeKernel()
+    await using _ = fx
+    expect(await sys.wide!(3, (7n << 32n) + 5n, 1)).toBe(7 * 1000 + 5 + 1)
+    expect(await sys.wide!(3, 9, 0)).toBe(9)
+  })
+
+  it('throws LinuxError with errno, code and syscall on -errno', async () => {
+    const { fx, sys } = await fakeKernel()
+    await using _ = fx
+    const error = await sys.fail!(2).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(LinuxError)
+    expect(error).toMatchObject({ errno: 2, code: 'ENOENT', syscall: 'fail' })
+    await expect(sys.fail!(11)).rejects.toMatchObject({ code: 'EAGAIN' })
+  })
+
+  it('rejects bad arguments with a TypeError naming the syscall', async () => {
+    const { fx, sys } = await fakeKernel()
+    await using _ = fx
+    await expect(sys.add!(1, 2, 3)).rejects.toThrow(/add\(a, b\) takes 2 arguments/)
+    await expect(sys.add!('x', 2)).rejects.toThrow(/add: argument a \(int\) cannot take a string/)
+    await expect(sys.add!(1.5, 2)).rejects.toThrow(/must be an integer/)
+  })
+
+  it('frees its scratch memory', async () => {
+    const { fx, sys } = await fakeKernel()
+    await using _ = fx
+    await sys.path_length!('/warm-up')
+    const before = fx.runtime.sched.heap.stats.usedBytes
+    for (let i = 0; i < 50; i++) await sys.path_length!(`/file-${i}`)
+    expect(fx.runtime.sched.heap.stats.usedBytes).toBe(before)
+  })
+})
