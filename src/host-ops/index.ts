@@ -8,7 +8,7 @@
  */
 import { UklklError } from '../errors.js'
 import { Asyncify, type AsyncifyExports, hasAsyncify } from '../sched/asyncify.js'
-import { PRIORITY_DEFAULT } from '../sched/fiber.js'
+import { type Fiber, type FiberRoot, PRIORITY_DEFAULT } from '../sched/fiber.js'
 import { Scheduler, type SchedulerOptions } from '../sched/scheduler.js'
 import { Console, type ConsoleOps, consoleOps } from './console.js'
 import { HostContext } from './context.js'
@@ -88,12 +88,22 @@ export interface CallOptions {
   bufferSize?: number
 }
 
+/** A thread that runs one export after another, keeping its identity and TLS. */
+export interface Worker {
+  readonly fiber: Fiber
+  call(exportName: string, args?: readonly number[]): Promise<unknown>
+  /** End the thread: its TLS destructors run in it, then it exits. */
+  retire(): Promise<void>
+}
+
 export interface HostRuntime {
   readonly instance: WebAssembly.Instance
   readonly sched: Scheduler
   readonly console: Console
   /** Run an export on a new fiber; resolves with what it returns. */
   call(exportName: string, args?: readonly number[], options?: CallOptions): Promise<unknown>
+  /** A new worker thread, or null when there is no memory for its stack. */
+  createWorker(options?: CallOptions): Worker | null
 }
 
 const REQUIRED_EXPORTS = ['memory', '__stack_pointer', '__heap_base', 'host_entry'] as const
@@ -123,20 +133,34 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
   }, options.scheduler)
   ctx.bind(sched, memory, hostEntry)
   const runtimeSched = sched
+  const exported = (name: string): FiberRoot['fn'] => {
+    const fn = exports[name]
+    if (typeof fn !== 'function') throw new UklklError(`the module has no exported function ${name}`)
+    return fn as FiberRoot['fn']
+  }
+  const spawnOptions = (options: CallOptions, name: string) => ({
+    name: options.name ?? name,
+    priority: options.priority ?? PRIORITY_DEFAULT,
+    ...(options.stackSize === undefined ? {} : { stackSize: options.stackSize }),
+    ...(options.bufferSize === undefined ? {} : { bufferSize: options.bufferSize }),
+  })
   return {
     instance,
     sched: runtimeSched,
     console,
-    call(exportName, args = [], callOptions = {}) {
-      const fn = exports[exportName]
-      if (typeof fn !== 'function') return Promise.reject(new UklklError(`the module has no exported function ${exportName}`))
-      return runtimeSched.call({
-        name: callOptions.name ?? exportName,
-        root: { fn: fn as (...a: number[]) => unknown, args },
-        priority: callOptions.priority ?? PRIORITY_DEFAULT,
-        ...(callOptions.stackSize === undefined ? {} : { stackSize: callOptions.stackSize }),
-        ...(callOptions.bufferSize === undefined ? {} : { bufferSize: callOptions.bufferSize }),
-      })
+    async call(exportName, args = [], callOptions = {}) {
+      return runtimeSched.call({ ...spawnOptions(callOptions, exportName), root: { fn: exported(exportName), args } })
+    },
+    createWorker(options = {}) {
+      const fiber = runtimeSched.createWorker(spawnOptions(options, 'worker'))
+      if (fiber === null) return null
+      return {
+        fiber,
+        async call(exportName, args = []) {
+          return runtimeSched.callOn(fiber, { fn: exported(exportName), args })
+        },
+        retire: () => runtimeSched.retire(fiber),
+      }
     },
   }
 }

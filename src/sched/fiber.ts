@@ -9,7 +9,8 @@
  */
 import type { WaitQueue } from './wait-queue.js'
 
-export type FiberState = 'ready' | 'running' | 'blocked' | 'exited'
+/** 'idle': a worker between two calls (see Scheduler.createWorker). */
+export type FiberState = 'ready' | 'running' | 'blocked' | 'idle' | 'exited'
 
 /** What a fiber runs: an export of the module and the arguments it is called with. */
 export interface FiberRoot {
@@ -52,6 +53,8 @@ export class Fiber {
   /** The wait queue it sits in (for deadlock reports). */
   waitingIn: WaitQueue | null = null
   detached = false
+  /** A worker: returning from its root makes it idle instead of ending it. */
+  worker = false
   /** Set once the original root has returned or thread_exit was called. */
   exiting = false
   result: unknown = undefined

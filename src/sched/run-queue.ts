@@ -29,6 +29,15 @@ export class RunQueue {
     this.#added(fiber)
   }
 
+  remove(fiber: Fiber): void {
+    const queue = this.#queues[fiber.priority]!
+    const index = queue.indexOf(fiber)
+    if (index < 0) throw new Error(`run queue: ${fiber} is not queued`)
+    queue.splice(index, 1)
+    if (queue.length === 0) this.#bitmap &= ~(1 << fiber.priority)
+    this.#size--
+  }
+
   /** The highest non-empty priority, or -1 when empty. */
   highestPriority(): number {
     return 31 - Math.clz32(this.#bitmap)

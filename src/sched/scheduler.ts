@@ -193,6 +193,52 @@ export class Scheduler {
     })
   }
 
+  /**
+   * A worker: a thread that runs one root after another (callOn), keeping its
+   * identity and TLS in between, like a host thread making one syscall after
+   * another. It ends when retired. Null when there is no memory for its stack.
+   */
+  createWorker(options: Omit<SpawnOptions, 'root' | 'detached'>): Fiber | null {
+    const idle: FiberRoot = { fn: () => undefined, args: [] }
+    const fiber = this.spawn({ ...options, root: idle, detached: true })
+    if (fiber === null) return null
+    // spawn() queued it to run; a worker waits for its first call instead.
+    this.#runQueue.remove(fiber)
+    fiber.worker = true
+    fiber.state = 'idle'
+    return fiber
+  }
+
+  /** Run root on an idle worker; resolves with what root returns. */
+  callOn(worker: Fiber, root: FiberRoot): Promise<unknown> {
+    if (this.#failure !== null) return Promise.reject(new RuntimeFailedError(this.#failure))
+    this.#expectState(worker, 'idle', 'call on')
+    worker.root = root
+    worker.started = false
+    worker.sp = worker.stackTop
+    return new Promise((resolve, reject) => {
+      this.#pending.set(worker, { resolve, reject })
+      worker.state = 'ready'
+      this.#runQueue.insertTail(worker)
+      this.#kick()
+    })
+  }
+
+  /** End an idle worker: its TLS destructors run, then it exits. */
+  retire(worker: Fiber): Promise<void> {
+    if (this.#failure !== null) return Promise.reject(new RuntimeFailedError(this.#failure))
+    this.#expectState(worker, 'idle', 'retire')
+    worker.exiting = true
+    return new Promise((resolve, reject) => {
+      this.#pending.set(worker, { resolve: () => resolve(), reject })
+      if (this.#startExit(worker)) {
+        worker.state = 'ready'
+        this.#runQueue.insertTail(worker)
+        this.#kick()
+      }
+    })
+  }
+
   // ---- used by the suspending host ops ---------------------------------------
 
   /**
@@ -397,6 +443,11 @@ export class Scheduler {
           if (this.#afterUnwind(fiber)) continue
           return
         }
+        if (fiber.worker && !fiber.exiting) {
+          this.#settle(fiber, result)
+          fiber.state = 'idle'
+          return
+        }
         if (!fiber.exiting) {
           fiber.exiting = true
           fiber.result = result
@@ -506,10 +557,15 @@ export class Scheduler {
       if (first !== undefined) this.#fibers.delete(fiber.id)
     }
     if (fiber.detached) this.#fibers.delete(fiber.id)
+    this.#settle(fiber, fiber.result)
+  }
+
+  /** Resolve the JS call waiting on fiber, if any. */
+  #settle(fiber: Fiber, result: unknown): void {
     const call = this.#pending.get(fiber)
     if (call !== undefined) {
       this.#pending.delete(fiber)
-      call.resolve(fiber.result)
+      call.resolve(result)
     }
   }
 

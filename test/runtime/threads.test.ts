@@ -15,4 +15,19 @@ describe('threads', () => {
     await using fx = await loadFixture('threads')
     expect(await fx.run('join_rules'), fx.console()).toBe(0)
   })
+
+  it('a worker keeps its identity and TLS from one call to the next; retiring it runs its destructors', async () => {
+    await using fx = await loadFixture('threads')
+    const worker = fx.runtime.createWorker({ name: 'syscaller' })!
+    const other = fx.runtime.createWorker()!
+    expect(await worker.call('count_calls')).toBe(1)
+    expect(await worker.call('count_calls')).toBe(2)
+    expect(await other.call('count_calls')).toBe(1)
+    expect(await worker.call('count_calls')).toBe(3)
+    expect(worker.fiber.state).toBe('idle')
+    await worker.retire()
+    await other.retire()
+    expect(await fx.run('retired_workers')).toBe(2)
+    expect(fx.runtime.sched.liveFibers).toBe(0)
+  })
 })
