@@ -56,7 +56,13 @@ function stage(syscall: SyscallInfo, arg: SyscallArg, value: SyscallArgValue): S
   throw new TypeError(`${where} cannot take a ${value === null ? 'null' : typeof value}`)
 }
 
-function bindOne(syscall: SyscallInfo, errnoNames: ReadonlyMap<number, string>, target: SyscallTarget): SyscallFn {
+/**
+ * One syscall as a JS function. With errnoNames, a -errno result throws
+ * LinuxError; with null (the raw form), it is returned as it is.
+ */
+export function bindSyscall(
+  syscall: SyscallInfo, target: SyscallTarget, errnoNames: ReadonlyMap<number, string> | null,
+): SyscallFn {
   const blockSize = align8(syscall.args.reduce((n, a) => n + a.size, 0))
   const signature = `${syscall.name}(${syscall.args.map((a) => a.name).join(', ')})`
   const fn = async (...values: SyscallArgValue[]): Promise<number> => {
@@ -95,7 +101,7 @@ function bindOne(syscall: SyscallInfo, errnoNames: ReadonlyMap<number, string>, 
       staged.forEach((s, i) => {
         if (s.copyBack !== null) s.copyBack.set(bytes.subarray(addresses[i]!, addresses[i]! + s.copyBack.length))
       })
-      if (result < 0 && result >= -MAX_ERRNO) {
+      if (errnoNames !== null && result < 0 && result >= -MAX_ERRNO) {
         throw new LinuxError(-result, errnoNames.get(-result) ?? `E${-result}`, syscall.name)
       }
       return result
@@ -114,6 +120,6 @@ export function bindSyscalls(
   // The first name wins: EAGAIN over its alias EWOULDBLOCK.
   for (const [name, value] of Object.entries(errno)) if (!errnoNames.has(value)) errnoNames.set(value, name)
   const sys: Record<string, SyscallFn> = {}
-  for (const syscall of table) sys[syscall.name] = bindOne(syscall, errnoNames, target)
+  for (const syscall of table) sys[syscall.name] = bindSyscall(syscall, target, errnoNames)
   return sys
 }
