@@ -32,4 +32,9 @@ describe('semaphores and mutexes order fibers', () => {
     expect(await fx.run('ping_pong', 2, 500), fx.console()).toBe(0)
     expect(await fx.run('ping_pong', 16, 100), fx.console()).toBe(0)
   })
+
+  it('mem_alloc of more than 2 GiB returns NULL instead of a small block', async () => {
+    await using fx = await loadFixture('lkl-host')
+    expect(await fx.run('huge_alloc_fails')).toBe(0)
+  })
 })
