@@ -70,6 +70,8 @@ export interface KernelThread extends AsyncDisposable {
   exit(): Promise<void>
 }
 
+export type HostSelftest = 'mutex' | 'semaphore' | 'join'
+
 /** Idle workers kept for k.sys between calls; more are retired. */
 const IDLE_WORKERS = 16
 
@@ -111,8 +113,9 @@ export class Kernel implements AsyncDisposable {
     return decodeStruct(this.#layout(struct), bytes, offset)
   }
 
-  encode(struct: string, values: Record<string, FieldValue> = {}): Uint8Array {
-    return encodeStruct(this.#layout(struct), values)
+  /** A struct with the given fields set: a new zeroed one, or into (changed in place). */
+  encode(struct: string, values: Record<string, FieldValue> = {}, into?: Uint8Array): Uint8Array {
+    return encodeStruct(this.#layout(struct), values, into)
   }
 
   /** A new zeroed buffer the size of struct. */
@@ -120,9 +123,18 @@ export class Kernel implements AsyncDisposable {
     return new Uint8Array(this.#layout(struct).size)
   }
 
-  /** A host thread of its own, e.g. to block in a read while others write. */
-  async thread(): Promise<KernelThread> {
+  /**
+   * A host thread of its own, e.g. to block in a read while others write. With
+   * newThreadGroup its task leaves pid 1's thread group: it becomes a process of
+   * its own whose parent is pid 1.
+   */
+  async thread(options: { newThreadGroup?: boolean } = {}): Promise<KernelThread> {
+    this.#checkRunning()
     const worker = this.#newWorker()
+    if (options.newThreadGroup === true) {
+      const result = Number(await worker.call('kernel_new_thread_group'))
+      if (result < 0) throw new UklklError(`kernel_new_thread_group failed with ${result}`)
+    }
     let exited = false
     const exit = async (): Promise<void> => {
       if (exited) return
@@ -136,6 +148,36 @@ export class Kernel implements AsyncDisposable {
       }, () => undefined),
       exit,
       [Symbol.asyncDispose]: exit,
+    }
+  }
+
+  /**
+   * LKL's host-level boot cases (mutex, semaphore, join): C in the kernel
+   * image exercising the host ops it is linked against. 0 when the case passed.
+   */
+  async hostSelftest(name: HostSelftest): Promise<number> {
+    this.#checkRunning()
+    return Number(await this.#runtime.call(`host_selftest_${name}`, [], { name: `selftest ${name}` }))
+  }
+
+  /**
+   * Bring network interface ifindex up (LKL's lkl_if_up); resolves with its name.
+   * Uses an AF_INET datagram socket for the SIOCGIFNAME/SIOCGIFFLAGS/SIOCSIFFLAGS ioctls.
+   */
+  async ifUp(ifindex: number): Promise<string> {
+    const { AF_INET, SOCK_DGRAM, SIOCGIFNAME, SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP } = this.constants
+    const sock = await this.sys.socket!(AF_INET, SOCK_DGRAM, 0)
+    try {
+      const ifr = this.encode('ifreq', { ifr_ifindex: ifindex })
+      await this.sys.ioctl!(sock, SIOCGIFNAME, ifr)
+      await this.sys.ioctl!(sock, SIOCGIFFLAGS, ifr)
+      const flags = this.decode('ifreq', ifr).ifr_flags as number
+      this.encode('ifreq', { ifr_flags: flags | IFF_UP! }, ifr)
+      await this.sys.ioctl!(sock, SIOCSIFFLAGS, ifr)
+      const name = this.decode('ifreq', ifr).ifr_name as Uint8Array
+      return new TextDecoder().decode(name.subarray(0, name.indexOf(0)))
+    } finally {
+      await this.sys.close!(sock)
     }
   }
 

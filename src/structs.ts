@@ -34,10 +34,16 @@ export function decodeStruct(layout: StructLayout, bytes: Uint8Array, offset = 0
   return out
 }
 
-/** A zeroed struct with the given fields set; unknown field names throw. */
-export function encodeStruct(layout: StructLayout, values: Record<string, FieldValue>): Uint8Array {
-  const bytes = new Uint8Array(layout.size)
-  const view = new DataView(bytes.buffer)
+/**
+ * Set the given fields in into (by default a new zeroed struct) and return it;
+ * unknown field names throw.
+ */
+export function encodeStruct(
+  layout: StructLayout, values: Record<string, FieldValue>, into: Uint8Array = new Uint8Array(layout.size),
+): Uint8Array {
+  if (into.length < layout.size) throw new RangeError(`a ${layout.size}-byte struct does not fit in ${into.length} bytes`)
+  const bytes = into
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length)
   for (const [name, value] of Object.entries(values)) {
     const f = layout.fields[name]
     if (f === undefined) throw new TypeError(`no field ${name} in this struct (fields: ${Object.keys(layout.fields).join(', ')})`)

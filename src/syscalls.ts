@@ -7,8 +7,10 @@
  * 4 bytes each, 8 for a 64-bit scalar (low word first), packed. Pointer arguments
  * take a string (copied in, NUL-terminated), a Uint8Array (copied in, and copied
  * back out after the call unless the kernel's prototype says const), a number (a
- * raw address in kernel memory) or null. Scalars take numbers or bigints. A return
- * in [-4095, -1] throws LinuxError; anything else is the result.
+ * raw address in kernel memory) or null. Scalars take numbers or bigints; an
+ * `unsigned long` also takes a Uint8Array, passed as its address, because that is
+ * how ioctl, fcntl and prctl carry pointers. A return in [-4095, -1] throws
+ * LinuxError; anything else is the result.
  */
 import { LinuxError } from './errors.js'
 import type { SyscallArg, SyscallInfo } from './kernel-data.js'
@@ -42,6 +44,9 @@ interface Staged {
 
 function stage(syscall: SyscallInfo, arg: SyscallArg, value: SyscallArgValue): Staged {
   const where = `${syscall.name}: argument ${arg.name} (${arg.type})`
+  if (!arg.pointer && arg.type === 'unsigned long' && value instanceof Uint8Array) {
+    return { data: value, copyBack: value, scalar: 0n }
+  }
   if (arg.pointer) {
     if (typeof value === 'string') return { data: encoder.encode(`${value}\0`), copyBack: null, scalar: 0n }
     if (value instanceof Uint8Array) return { data: value, copyBack: arg.const ? null : value, scalar: 0n }
@@ -53,7 +58,8 @@ function stage(syscall: SyscallInfo, arg: SyscallArg, value: SyscallArgValue): S
   }
   if (typeof value === 'bigint') return { data: null, copyBack: null, scalar: value }
   if (value === undefined) return { data: null, copyBack: null, scalar: 0n }
-  throw new TypeError(`${where} cannot take a ${value === null ? 'null' : typeof value}`)
+  const kind = value === null ? 'null' : value instanceof Uint8Array ? 'a Uint8Array' : `a ${typeof value}`
+  throw new TypeError(`${where} cannot take ${kind}`)
 }
 
 /**

@@ -18,6 +18,7 @@ const TABLE: SyscallInfo[] = [
   { nr: 3, name: 'fail', entry: 'sys_fail', args: [int('errno')] },
   { nr: 4, name: 'wide', entry: 'sys_wide', args: [int('fd'), wide('pos'), int('whence')] },
   { nr: 5, name: 'copy', entry: 'sys_copy', args: [ptr('src', true), ptr('dst', false), int('count')] },
+  { nr: 2, name: 'ioctl_like', entry: 'sys_fill', args: [{ ...int('arg'), type: 'unsigned long' }, int('count')] },
 ]
 
 async function fakeKernel() {
@@ -52,6 +53,15 @@ describe('k.sys marshalling', () => {
     const buf = new Uint8Array(6).fill(0xff)
     expect(await sys.fill!(buf, 4)).toBe(4)
     expect([...buf]).toEqual([0, 1, 2, 3, 0xff, 0xff])
+  })
+
+  it('passes a buffer given for an unsigned long as its address, and copies it back (ioctl style)', async () => {
+    const { fx, sys } = await fakeKernel()
+    await using _ = fx
+    const buf = new Uint8Array(3)
+    expect(await sys.ioctl_like!(buf, 3)).toBe(3)
+    expect([...buf]).toEqual([0, 1, 2])
+    await expect(sys.add!(new Uint8Array(1), 1)).rejects.toThrow(/add: argument a \(int\) cannot take a Uint8Array/)
   })
 
   it('does not copy back through a const pointer', async () => {
