@@ -188,7 +188,8 @@ export class Kernel implements AsyncDisposable {
     const result = Number(await this.#runtime.call('kernel_halt', [], { name: 'halt' }))
     this.#state = 'halted'
     this.#idle.length = 0
-    this.#runtime.sched.fail(new KernelStoppedError('the kernel has halted'))
+    // The kernel's threads are parked for good after halt: end them with the runtime.
+    this.#runtime.sched.close(new KernelStoppedError('the kernel has halted'))
     return result
   }
 

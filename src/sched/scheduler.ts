@@ -369,6 +369,22 @@ export class Scheduler {
     this.options.onFailure?.(error)
   }
 
+  /**
+   * Stop for good and end every fiber, whatever it was doing: pending calls fail
+   * with error, armed timers are dropped, stacks and buffers go back to the heap.
+   */
+  close(error: Error): void {
+    this.fail(error)
+    this.#timers.takeDue(Infinity)
+    for (const fiber of this.#fibers.values()) {
+      if (fiber.state === 'exited') continue
+      fiber.state = 'exited'
+      this.heap.free(fiber.stackBase)
+      this.heap.free(fiber.buffer)
+    }
+    this.#fibers.clear()
+  }
+
   // ---- the trampoline ----------------------------------------------------------
 
   #kick(): void {

@@ -16,6 +16,9 @@ describe('failures become typed errors', () => {
     expect(blocked.find((b) => b.fiber === 'deadlock#1')?.waitsOn).toBe('join of thread#2')
     expect(blocked.find((b) => b.fiber === 'thread#2')?.waitsOn).toMatch(/^mutex 0x/)
     await expect(fx.run('double_sem_free')).rejects.toBeInstanceOf(RuntimeFailedError)
+    fx.runtime.sched.close(new Error('test over'))
+    expect(fx.runtime.sched.liveFibers, 'fibers left after close').toBe(0)
+    expect(fx.runtime.sched.heap.stats.liveBlocks, 'stacks or buffers left after close').toBe(0)
   })
 
   it('an asyncify buffer overflow names the fiber; the process carries on', async () => {

@@ -45,7 +45,7 @@ export async function loadFixture(name: string, options: FixtureOptions = {}): P
     runWith,
     console: () => runtime.console.text(),
     async [Symbol.asyncDispose]() {
-      runtime.sched.fail(new UklklError(`fixture ${name} was disposed`))
+      runtime.sched.close(new UklklError(`fixture ${name} was disposed`))
     },
   }
 }
