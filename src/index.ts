@@ -3,7 +3,10 @@
  * index.ts - the public API of uklkl: boot a Linux kernel in this process and call
  * its syscalls.
  */
-export { Kernel, type KernelImage, type KernelOptions, type KernelThread, loadKernelImage, startKernel } from './kernel.js'
+export {
+  Kernel, type HostSelftest, type KernelImage, type KernelOptions, type KernelStats, type KernelThread, loadKernelImage,
+  startKernel,
+} from './kernel.js'
 export type { SyscallArgValue, SyscallFn } from './syscalls.js'
 export type { FieldValue } from './structs.js'
 export type { KernelData, StructLayout, SyscallInfo } from './kernel-data.js'

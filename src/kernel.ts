@@ -15,9 +15,10 @@
  * turns inside the kernel.
  */
 import { readFile } from 'node:fs/promises'
-import { KernelStoppedError, UklklError } from './errors.js'
+import { KernelStoppedError, LinuxError, UklklError } from './errors.js'
 import { type HostRuntime, type Worker, instantiate } from './host-ops/index.js'
 import type { KernelData, SyscallInfo } from './kernel-data.js'
+import type { Heap } from './sched/heap.js'
 import type { SchedulerOptions } from './sched/scheduler.js'
 import { type FieldValue, decodeStruct, encodeStruct } from './structs.js'
 import { type SyscallArgValue, type SyscallFn, bindSyscall, bindSyscalls } from './syscalls.js'
@@ -72,6 +73,12 @@ export interface KernelThread extends AsyncDisposable {
 
 export type HostSelftest = 'mutex' | 'semaphore' | 'join'
 
+export interface KernelStats {
+  liveFibers: number
+  heap: Heap['stats']
+  bufferHighWater: Map<string, number>
+}
+
 /** Idle workers kept for k.sys between calls; more are retired. */
 const IDLE_WORKERS = 16
 
@@ -93,6 +100,12 @@ export class Kernel implements AsyncDisposable {
     this.syscalls = data.syscalls
     this.version = data.kernelVersion
     this.sys = this.#bind(() => this.#takeWorker(), (worker) => this.#giveBack(worker))
+  }
+
+  /** The host's view: live threads, memory, and the deepest asyncify unwind per thread name. */
+  stats(): KernelStats {
+    const sched = this.#runtime.sched
+    return { liveFibers: sched.liveFibers, heap: sched.heap.stats, bufferHighWater: new Map(sched.bufferHighWater) }
   }
 
   /** Everything the kernel printed (the last 256 KiB). */
@@ -158,6 +171,19 @@ export class Kernel implements AsyncDisposable {
   async hostSelftest(name: HostSelftest): Promise<number> {
     this.#checkRunning()
     return Number(await this.#runtime.call(`host_selftest_${name}`, [], { name: `selftest ${name}` }))
+  }
+
+  /**
+   * Mount a filesystem of type fstype (LKL's lkl_mount_fs) at target, by default
+   * /fstype, creating the directory if needed; resolves with the mount point.
+   */
+  async mountFs(fstype: string, options: { target?: string, flags?: number, data?: string } = {}): Promise<string> {
+    const target = options.target ?? `/${fstype}`
+    await this.sys.mkdirat!(this.constants.AT_FDCWD, target, 0o755).catch((error: unknown) => {
+      if (!(error instanceof LinuxError && error.code === 'EEXIST')) throw error
+    })
+    await this.sys.mount!(fstype, target, fstype, options.flags ?? 0, options.data ?? null)
+    return target
   }
 
   /**
