@@ -3,10 +3,12 @@
  * index.ts - `npm run bench`: every benchmark suite, or the ones named on the
  * command line (e.g. `npm run bench -- runtime`).
  */
+import { kernelBench } from './kernel.js'
 import { runtimeBench } from './runtime.js'
 
 const suites: Record<string, () => Promise<void>> = {
   runtime: runtimeBench,
+  kernel: kernelBench,
 }
 
 const wanted = process.argv.slice(2)

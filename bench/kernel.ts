@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: MIT
+/**
+ * kernel.ts - figures for the kernel and the public API: boot time, syscall costs
+ * beside the same operation through Node's fs on the host's /dev/shm, the kernel
+ * image's sizes and build times (from the build's facts file), and how deep each
+ * thread's stack was when it blocked during boot.
+ */
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { type Kernel, loadKernelImage, startKernel } from '../src/index.js'
+import { printTable, type Row, writeResults } from './report.js'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+
+/** Mean microseconds per operation over n runs, after a warm-up of n / 10. */
+async function perOp(n: number, op: () => unknown): Promise<number> {
+  for (let i = 0; i < Math.max(1, n / 10); i++) await op()
+  const start = process.hrtime.bigint()
+  for (let i = 0; i < n; i++) await op()
+  return Number(process.hrtime.bigint() - start) / 1000 / n
+}
+
+async function bootTime(): Promise<Row[]> {
+  await loadKernelImage() // compile once, outside the timing, as a long-lived process would
+  const times: number[] = []
+  let highWater = new Map<string, number>()
+  for (let i = 0; i < 5; i++) {
+    const start = performance.now()
+    const k = await startKernel({ memoryMiB: 32 })
+    await k.sys.getpid!()
+    times.push(performance.now() - start)
+    if (i === 0) highWater = k.stats().bufferHighWater
+    await k.halt()
+  }
+  const rows: Row[] = [{ what: 'instantiate → first syscall served (ms)', best: Math.min(...times),
+    median: times.sort((a, b) => a - b)[2]!, goal: 150 }]
+  for (const [fiber, bytes] of [...highWater].sort((a, b) => b[1] - a[1])) {
+    rows.push({ what: `asyncify high-water during boot: ${fiber} (bytes)`, best: bytes })
+  }
+  return rows
+}
+
+async function syscallCosts(k: Kernel): Promise<Row[]> {
+  const { AT_FDCWD, O_CREAT, O_RDWR, O_RDONLY } = k.constants
+  const shm = mkdtempSync(path.join(existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'uklkl-bench-'))
+  try {
+    const rows: Row[] = []
+    const add = (what: string, uklkl: number, node: number, goal: number | string): void => {
+      rows.push({ operation: what, 'uklkl µs': uklkl, 'node fs µs': node, 'uklkl / node': uklkl / node, 'goal µs': goal })
+    }
+    add('getpid round trip from JS', await perOp(20_000, () => k.sys.getpid!()), await perOp(20_000, () => process.pid), 1)
+
+    const file = '/bench-file'
+    await k.sys.close!(await k.sys.openat!(AT_FDCWD, file, O_CREAT! | O_RDWR!, 0o644))
+    const hostFile = path.join(shm, 'file')
+    closeSync(openSync(hostFile, 'w'))
+    add('open + close on tmpfs',
+      await perOp(5_000, async () => k.sys.close!(await k.sys.openat!(AT_FDCWD, file, O_RDONLY!, 0))),
+      await perOp(5_000, () => closeSync(openSync(hostFile, 'r'))), 10)
+
+    const page = new Uint8Array(4096).fill(1)
+    const fd = await k.sys.openat!(AT_FDCWD, file, O_RDWR!, 0)
+    await k.sys.pwrite64!(fd, page, page.length, 0)
+    const hostFd = openSync(hostFile, 'r+')
+    writeSync(hostFd, page, 0, page.length, 0)
+    const buf = new Uint8Array(4096)
+    add('4 KiB pread of a cached file', await perOp(20_000, () => k.sys.pread64!(fd, buf, buf.length, 0)),
+      await perOp(20_000, () => readSync(hostFd, buf, 0, buf.length, 0)), 1.5)
+
+    const chunk = new Uint8Array(65536).fill(2)
+    const mib = 16
+    const throughput = async (write: (pos: number) => unknown, read: (pos: number) => unknown): Promise<number> => {
+      const start = process.hrtime.bigint()
+      for (let i = 0; i < mib * 16; i++) await write(i * 65536)
+      for (let i = 0; i < mib * 16; i++) await read(i * 65536)
+      return (2 * mib) / (Number(process.hrtime.bigint() - start) / 1e9)
+    }
+    const ours = await throughput((p) => k.sys.pwrite64!(fd, chunk, chunk.length, p), (p) => k.sys.pread64!(fd, chunk, chunk.length, p))
+    const theirs = await throughput((p) => writeSync(hostFd, chunk, 0, chunk.length, p), (p) => readSync(hostFd, chunk, 0, chunk.length, p))
+    rows.push({ operation: '64 KiB write+read throughput (MiB/s)', 'uklkl µs': '-', 'node fs µs': '-',
+      'uklkl / node': ours / theirs, 'goal µs': `${ours.toFixed(0)} vs ${theirs.toFixed(0)} MiB/s` })
+    await k.sys.close!(fd)
+    closeSync(hostFd)
+    return rows
+  } finally {
+    rmSync(shm, { recursive: true, force: true })
+  }
+}
+
+/** Sizes and build times, from the facts the kernel build records next to lkl.wasm. */
+function imageFacts(): Row[] {
+  const factsFile = path.join(root, 'build/lkl.json')
+  const rows: Row[] = []
+  if (existsSync(factsFile)) {
+    for (const [key, value] of Object.entries(JSON.parse(readFileSync(factsFile, 'utf8')) as Record<string, unknown>)) {
+      if (typeof value === 'number' || typeof value === 'string') rows.push({ fact: key, value })
+    }
+  }
+  const patches = readdirSync(path.join(root, 'wasm/patches')).filter((f) => f.endsWith('.patch'))
+  const lines = patches.reduce((n, f) => n + readFileSync(path.join(root, 'wasm/patches', f), 'utf8').split('\n').length, 0)
+  rows.push({ fact: 'patches to generic kernel files', value: `${patches.length} (${lines} lines)` })
+  rows.push({ fact: 'lkl.wasm bytes', value: statSync(path.join(root, 'build/lkl.wasm')).size })
+  return rows
+}
+
+export async function kernelBench(): Promise<void> {
+  const image = imageFacts()
+  printTable('Kernel image', image)
+  const boot = await bootTime()
+  printTable('Boot', boot)
+  const k = await startKernel({ memoryMiB: 64 })
+  const costs = await syscallCosts(k)
+  await k.halt()
+  printTable('Syscalls from JS, beside Node fs on /dev/shm', costs)
+  console.log(`\nwrote ${writeResults('kernel', { image, boot, costs })}`)
+}
