@@ -19,6 +19,7 @@ import { promisify } from 'node:util'
 import binaryen from 'binaryen'
 import { InputHash, cacheDir } from './cache.js'
 import { instrumentPreemption, type PreemptStats } from './preempt-pass.js'
+import { functionsThatMaySuspend } from './suspend-analysis.js'
 import { ensureToolchain, llvmTool, repoRoot, wasmBuiltinsArchive } from './toolchain.js'
 
 const run = promisify(execFile)
@@ -36,15 +37,16 @@ export const CFLAGS: readonly string[] = [
 ]
 
 export interface Instrumentation {
-  /** Fuel checks at loop headers calling host.preempt_tick. */
-  preempt: boolean
+  /**
+   * Fuel checks at loop headers calling host.preempt_tick: in every function
+   * (true), or only in functions that may block anyway ('blocking-functions').
+   * The second suits a kernel, whose waiting loops all call cpu_relax (a yield)
+   * and whose other loops are bounded computations: leaving those uninstrumented
+   * keeps them out of asyncify too.
+   */
+  preempt: boolean | 'blocking-functions'
   /** Let the suspending host ops unwind and rewind the stack. */
   asyncify: boolean
-}
-
-export interface FinishOptions extends Instrumentation {
-  /** Functions known never to block or spin: no fuel checks, no asyncify. */
-  neverSuspend?: readonly string[]
 }
 
 export interface ModuleSizes {
@@ -57,31 +59,53 @@ export interface FinishedModule {
   bytes: Uint8Array<ArrayBuffer>
   sizes: ModuleSizes
   preempt: PreemptStats | null
+  /** How many functions asyncify instrumented (those that may reach a suspending op). */
+  asyncified: number | null
+}
+
+/** Every defined function not in keep. */
+function definedFunctionsOutside(module: binaryen.Module, keep: ReadonlySet<string>): Set<string> {
+  const out = new Set<string>()
+  for (let i = 0; i < module.getNumFunctions(); i++) {
+    const info = binaryen.getFunctionInfo(module.getFunctionByIndex(i))
+    if ((info.module === null || info.module === '') && !keep.has(info.name)) out.add(info.name)
+  }
+  return out
 }
 
 /**
- * Instrument, asyncify and optimize (-O2) a linked module. Names are kept (they
- * make traps readable and let lists refer to functions).
+ * Instrument, asyncify and optimize (-O2) a linked module. Asyncify instruments
+ * only the functions that may reach a suspending import (suspend-analysis.ts), not
+ * every function that makes an indirect call. Names are kept: they make traps
+ * readable.
  */
-export function finishModule(linked: Uint8Array, options: FinishOptions): FinishedModule {
+export function finishModule(linked: Uint8Array, options: Instrumentation): FinishedModule {
   const module = binaryen.readBinary(linked)
   try {
     binaryen.setDebugInfo(true)
     binaryen.setOptimizeLevel(2)
     binaryen.setShrinkLevel(0)
-    const neverSuspend = new Set(options.neverSuspend ?? [])
-    const preempt = options.preempt ? instrumentPreemption(module, neverSuspend) : null
+    let preempt: PreemptStats | null = null
+    if (options.preempt === 'blocking-functions') {
+      const blocking = functionsThatMaySuspend(module, suspendingImports.filter((name) => name !== 'host.preempt_tick'))
+      preempt = instrumentPreemption(module, definedFunctionsOutside(module, blocking))
+    } else if (options.preempt) {
+      preempt = instrumentPreemption(module)
+    }
     const instrumented = module.emitBinary().length
+    let asyncified: number | null = null
     if (options.asyncify) {
+      const maySuspend = functionsThatMaySuspend(module, suspendingImports)
+      asyncified = maySuspend.size
       binaryen.setPassArgument('asyncify-imports', suspendingImports.join(','))
-      if (neverSuspend.size > 0) binaryen.setPassArgument('asyncify-removelist', [...neverSuspend].join(','))
+      binaryen.setPassArgument('asyncify-onlylist', [...maySuspend].join(','))
       module.runPasses(['asyncify'])
       binaryen.clearPassArguments()
     }
     module.optimize()
     if (!module.validate()) throw new Error('finishModule: binaryen produced an invalid module')
     const bytes = new Uint8Array(module.emitBinary())
-    return { bytes, sizes: { linked: linked.length, instrumented, final: bytes.length }, preempt }
+    return { bytes, sizes: { linked: linked.length, instrumented, final: bytes.length }, preempt, asyncified }
   } finally {
     module.dispose()
   }
@@ -134,8 +158,8 @@ export async function buildCModule(spec: CModuleSpec): Promise<BuiltModule> {
   const file = path.join(cacheDir('wasm'), `${spec.name}-${key.key()}.wasm`)
   const meta = `${file}.json`
   if (existsSync(file) && existsSync(meta)) {
-    const { sizes, preempt } = JSON.parse(readFileSync(meta, 'utf8')) as FinishedModule
-    return { file, bytes: new Uint8Array(readFileSync(file)), sizes, preempt, cached: true }
+    const { sizes, preempt, asyncified } = JSON.parse(readFileSync(meta, 'utf8')) as FinishedModule
+    return { file, bytes: new Uint8Array(readFileSync(file)), sizes, preempt, asyncified, cached: true }
   }
 
   const tmp = mkdtempSync(path.join(os.tmpdir(), `uklkl-${spec.name}-`))
@@ -154,7 +178,7 @@ export async function buildCModule(spec: CModuleSpec): Promise<BuiltModule> {
       })
     const finished = finishModule(readFileSync(linkedFile), instrument)
     writeFileSync(file, finished.bytes)
-    writeFileSync(meta, JSON.stringify({ sizes: finished.sizes, preempt: finished.preempt }))
+    writeFileSync(meta, JSON.stringify({ sizes: finished.sizes, preempt: finished.preempt, asyncified: finished.asyncified }))
     return { file, ...finished, cached: false }
   } finally {
     rmSync(tmp, { recursive: true, force: true })

@@ -8,75 +8,19 @@
  * without loops (straight-line or recursive) is not checked: the kernel's long waits
  * are all loops. Must run BEFORE asyncify, with host.preempt_tick among the
  * suspending imports, so that asyncify can unwind from the check.
- *
- * Limits: walks the expressions that clang emits for C (MVP, bulk memory, sign-ext,
- * multivalue, legacy EH); any other expression kind stops the build with its id.
  */
 import binaryen from 'binaryen'
+import { type ExpressionRef, forEachExpression } from './wasm-walk.js'
 
 export const FUEL_EXPORT = 'uklkl_fuel'
 const FUEL_GLOBAL = '__uklkl_fuel'
 const TICK_MODULE = 'host'
 const TICK_BASE = 'preempt_tick'
 
-type Ref = number
+type Ref = ExpressionRef
 
 /** binaryen.js's Loop accessors, which exist at run time but are missing from its typings. */
 const Loop = (binaryen as unknown as { Loop: { getBody(loop: Ref): Ref, setBody(loop: Ref, body: Ref): void } }).Loop
-
-/** The child fields of each composite expression kind, as named by getExpressionInfo. */
-const CHILD_FIELDS = new Map<number, readonly string[]>([
-  [binaryen.BlockId, ['children']],
-  [binaryen.IfId, ['condition', 'ifTrue', 'ifFalse']],
-  [binaryen.LoopId, ['body']],
-  [binaryen.BreakId, ['condition', 'value']],
-  [binaryen.SwitchId, ['condition', 'value']],
-  [binaryen.CallId, ['operands']],
-  [binaryen.CallIndirectId, ['target', 'operands']],
-  [binaryen.LocalSetId, ['value']],
-  [binaryen.GlobalSetId, ['value']],
-  [binaryen.LoadId, ['ptr']],
-  [binaryen.StoreId, ['ptr', 'value']],
-  [binaryen.UnaryId, ['value']],
-  [binaryen.BinaryId, ['left', 'right']],
-  [binaryen.SelectId, ['ifTrue', 'ifFalse', 'condition']],
-  [binaryen.DropId, ['value']],
-  [binaryen.ReturnId, ['value']],
-  [binaryen.MemoryGrowId, ['delta']],
-  [binaryen.MemoryCopyId, ['dest', 'source', 'size']],
-  [binaryen.MemoryFillId, ['dest', 'value', 'size']],
-  [binaryen.MemoryInitId, ['dest', 'offset', 'size']],
-  [binaryen.TupleMakeId, ['operands']],
-  [binaryen.TupleExtractId, ['tuple']],
-  [binaryen.TryId, ['body', 'catchBodies']],
-  [binaryen.ThrowId, ['operands']],
-])
-
-/** Expression kinds without children (getExpressionInfo throws on some of them). */
-const LEAVES = new Set<number>([
-  binaryen.NopId, binaryen.LocalGetId, binaryen.GlobalGetId, binaryen.ConstId,
-  binaryen.UnreachableId, binaryen.MemorySizeId, binaryen.PopId, binaryen.DataDropId,
-  binaryen.RefNullId, binaryen.RefFuncId, binaryen.RethrowId, binaryen.AtomicFenceId,
-])
-
-function collectLoops(root: Ref, loops: Ref[], where: string): void {
-  const stack: Ref[] = [root]
-  while (stack.length > 0) {
-    const expr = stack.pop()!
-    if (expr === 0) continue
-    const id = binaryen.getExpressionId(expr)
-    if (LEAVES.has(id)) continue
-    const fields = CHILD_FIELDS.get(id)
-    if (fields === undefined) throw new Error(`preempt-pass: expression kind ${id} in ${where} is not supported`)
-    if (id === binaryen.LoopId) loops.push(expr)
-    const info = binaryen.getExpressionInfo(expr) as unknown as Record<string, Ref | Ref[]>
-    for (const field of fields) {
-      const child = info[field]
-      if (Array.isArray(child)) stack.push(...child)
-      else if (child !== undefined) stack.push(child)
-    }
-  }
-}
 
 /** The internal name of host.preempt_tick, importing it if the C code did not. */
 function tickFunction(module: binaryen.Module): string {
@@ -96,7 +40,7 @@ export interface PreemptStats {
 
 /**
  * Instrument every loop of every defined function whose name is not in skip
- * (functions proven never to spin, e.g. shared with the asyncify removelist).
+ * (see Instrumentation.preempt in build-wasm.ts for who skips what).
  */
 export function instrumentPreemption(module: binaryen.Module, skip: ReadonlySet<string> = new Set()): PreemptStats {
   module.addGlobal(FUEL_GLOBAL, binaryen.i32, true, module.i32.const(0))
@@ -108,7 +52,9 @@ export function instrumentPreemption(module: binaryen.Module, skip: ReadonlySet<
     const info = binaryen.getFunctionInfo(fn)
     if (info.module !== '' || skip.has(info.name)) continue
     const loops: Ref[] = []
-    collectLoops(info.body, loops, info.name)
+    forEachExpression(info.body, info.name, (expr, id) => {
+      if (id === binaryen.LoopId) loops.push(expr)
+    })
     if (loops.length === 0) continue
     stats.functions++
     stats.loops += loops.length

@@ -46,9 +46,19 @@ function fresh(name: string): string {
   return `/boot-${name}-${++unique}`
 }
 
+/** Run fn with umask 0, as LKL's sequence has it by then, so modes come out as asked. */
+async function withoutUmask<T>(k: Kernel, fn: () => Promise<T>): Promise<T> {
+  const old = await k.sys.umask!(0)
+  try {
+    return await fn()
+  } finally {
+    await k.sys.umask!(old)
+  }
+}
+
 async function createFile(k: Kernel, path: string, mode: number, content?: Uint8Array): Promise<number> {
   const { AT_FDCWD, O_CREAT, O_RDWR, O_TRUNC } = k.constants
-  const fd = await k.sys.openat!(AT_FDCWD, path, O_CREAT! | O_RDWR! | O_TRUNC!, mode)
+  const fd = await withoutUmask(k, () => k.sys.openat!(AT_FDCWD, path, O_CREAT! | O_RDWR! | O_TRUNC!, mode))
   if (content !== undefined) await k.sys.write!(fd, content, content.length)
   return fd
 }
@@ -176,7 +186,7 @@ export const BOOT_CASES: BootCase[] = [
   }),
   withKernel('stat', async (k) => {
     const path = fresh('stat')
-    await k.sys.mkdirat!(k.constants.AT_FDCWD, path, 0o721)
+    await withoutUmask(k, () => k.sys.mkdirat!(k.constants.AT_FDCWD, path, 0o721))
     const buf = k.buffer('stat64')
     await k.sys.fstatat64!(k.constants.AT_FDCWD, path, buf, 0)
     const mode = k.decode('stat64', buf).st_mode as number
@@ -234,7 +244,8 @@ export const BOOT_CASES: BootCase[] = [
   withKernel('many_syscall_threads', async (k) => {
     const pids = await Promise.all(Array.from({ length: 64 }, async () => {
       await using thread = await k.thread()
-      return thread.sys.getpid!()
+      // Await before returning: the thread exits when this block ends.
+      return await thread.sys.getpid!()
     }))
     return check(pids.every((p) => p === pids[0]), `64 threads saw pid ${[...new Set(pids)].join(', ')}`)
   }),
@@ -286,7 +297,7 @@ function procCases(): BootCase[] {
     }),
     withKernel('close_dir_fd', async (k) => check(await k.sys.close!(dirFd) === 0, '0')),
     withKernel('chdir_root', async (k) => check(await k.sys.chdir!('/') === 0, '0')),
-    withKernel('umount_fs_proc', async (k) => check(await k.sys.umount!('/proc', 0) === 0, '0')),
+    withKernel('umount_fs_proc', async (k) => check(await k.sys.umount2!('/proc', 0) === 0, '0')),
   ]
 }
 

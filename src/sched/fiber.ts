@@ -55,6 +55,8 @@ export class Fiber {
   detached = false
   /** A worker: returning from its root makes it idle instead of ending it. */
   worker = false
+  /** A worker asked to end (Scheduler.retire), as opposed to one that called thread_exit. */
+  retiring = false
   /** Set once the original root has returned or thread_exit was called. */
   exiting = false
   result: unknown = undefined

@@ -228,6 +228,7 @@ export class Scheduler {
   retire(worker: Fiber): Promise<void> {
     if (this.#failure !== null) return Promise.reject(new RuntimeFailedError(this.#failure))
     this.#expectState(worker, 'idle', 'retire')
+    worker.retiring = true
     worker.exiting = true
     return new Promise((resolve, reject) => {
       this.#pending.set(worker, { resolve: () => resolve(), reject })
@@ -573,6 +574,12 @@ export class Scheduler {
       if (first !== undefined) this.#fibers.delete(fiber.id)
     }
     if (fiber.detached) this.#fibers.delete(fiber.id)
+    if (fiber.worker && !fiber.retiring) {
+      // A worker ended by thread_exit in the middle of a call: that call has no result.
+      this.#pending.get(fiber)?.reject(new UklklError(`${fiber} exited during a call`))
+      this.#pending.delete(fiber)
+      return
+    }
     this.#settle(fiber, fiber.result)
   }
 

@@ -30,4 +30,11 @@ describe('threads', () => {
     expect(await fx.run('retired_workers')).toBe(2)
     expect(fx.runtime.sched.liveFibers).toBe(0)
   })
+
+  it('a worker that calls thread_exit during a call rejects that call instead of returning nothing', async () => {
+    await using fx = await loadFixture('threads')
+    const worker = fx.runtime.createWorker({ name: 'quitter' })!
+    await expect(worker.call('exit_midway')).rejects.toThrow(/quitter#1 exited during a call/)
+    expect(worker.fiber.state).toBe('exited')
+  })
 })
