@@ -158,8 +158,10 @@ HOST_OP(int, virtio_devices, (char *buf, int len));
 
 /*
  * Save the calling thread's execution state in jb and return 0; a later
- * host_longjmp(jb, val) makes it return again with val (1 if val is 0). As with C
- * setjmp, the function that called it must not have returned by then.
+ * host_longjmp(jb, val) makes it return again with val (1 if val is 0), with the
+ * stack pointer as it was at host_setjmp (deeper frames are gone). As with C
+ * setjmp, the function that called it must not have returned by then; memory,
+ * including the caller's stack frame, is not rolled back.
  */
 HOST_OP_SUSPENDS(int, setjmp, (struct host_jmp_buf *jb)) __attribute__((returns_twice));
 /* Return to the point saved in jb, by the same thread. Never returns. */
@@ -190,5 +192,75 @@ HOST_OP_SUSPENDS(void, yield, (void));
  * timer_alloc or tls_alloc. Defined in host-entry.c, which every module links.
  */
 void host_entry(void (*fn)(void *), void *arg) __attribute__((export_name("host_entry")));
+
+/* ---- kernel exports ---------------------------------------------------------
+ *
+ * What the kernel module (lkl.wasm, built from wasm/) exports for the host to
+ * drive it: each function below under its export name (kernel_*; the C names
+ * differ only to stay clear of the kernel's own). Besides these the module
+ * exports memory, __stack_pointer, __heap_base (host memory allocations start
+ * there) and host_entry (above). Every function here may block the calling
+ * fiber in host ops (it runs kernel code, which waits for the CPU and for other
+ * threads), so the host calls each on a fiber of its own, never from inside
+ * another host op.
+ */
+
+/*
+ * kernel_start: boot with cmdline (NUL-terminated, copied; the virtio_devices
+ * op's list is appended). Returns 0 once boot is complete (pid 1 "exec'd"
+ * /init); from then on kernel_syscall may be used. -EBUSY if called twice,
+ * -E2BIG if the command line is too long, -ENOMEM if a host allocation failed.
+ * A panic during boot reaches the host as host_panic and does not return.
+ */
+int lkl_start_kernel(const char *cmdline) __attribute__((export_name("kernel_start")));
+/*
+ * kernel_syscall: run syscall nr with its arguments in args[0..5] (one long per
+ * argument; a 64-bit argument takes two consecutive slots, low word first) on
+ * the calling thread. The first syscall of a thread makes it a kernel task (a
+ * thread of pid 1); its TLS destructor ends that task when the thread exits.
+ * Returns the syscall's result (negative errno on failure), -ENOSYS for an
+ * unknown nr, -EAGAIN before boot is complete, -ESHUTDOWN after kernel_halt.
+ * args stays the caller's; the kernel reads and writes the memory the
+ * arguments point to, as the syscall specifies.
+ */
+long lkl_syscall(long nr, long *args) __attribute__((export_name("kernel_syscall")));
+/*
+ * kernel_new_thread_group: the calling thread's task leaves pid 1's thread
+ * group and becomes a process of its own (parent pid 1, sharing pid 1's files
+ * and cwd); its old task, if any, exits. 0, or a negative errno.
+ */
+long lkl_new_thread_group(void) __attribute__((export_name("kernel_new_thread_group")));
+/*
+ * kernel_halt: shut down (reboot notifiers, device shutdown, tick stopped, the
+ * host timer freed); afterwards every kernel_syscall returns -ESHUTDOWN. Kernel
+ * threads stay blocked on their semaphores: the host ends them and drops the
+ * instance. 0 on success, -EINVAL before boot is complete.
+ */
+long lkl_sys_halt(void) __attribute__((export_name("kernel_halt")));
+/* kernel_is_running: non-zero between a completed kernel_start and kernel_halt. */
+int lkl_is_running(void) __attribute__((export_name("kernel_is_running")));
+/*
+ * kernel_trigger_irq: raise IRQ line irq (from kernel_get_free_irq): its handler
+ * runs now on the calling thread if the CPU is free, else on the thread that
+ * owns it, as soon as it can. Callable from any host thread (timer and device
+ * threads do). 0, or -EINVAL for a line out of range.
+ */
+int lkl_trigger_irq(int irq) __attribute__((export_name("kernel_trigger_irq")));
+/*
+ * kernel_get_free_irq: reserve a free IRQ line (1..NR_IRQS-1), e.g. for a
+ * virtio-mmio device before kernel_start; -ENOSPC when none is left. user names
+ * the reserver (kept by the caller, for messages only). kernel_put_irq gives a
+ * line back.
+ */
+int lkl_get_free_irq(const char *user) __attribute__((export_name("kernel_get_free_irq")));
+void lkl_put_irq(int irq, const char *user) __attribute__((export_name("kernel_put_irq")));
+/*
+ * host_selftest_mutex, host_selftest_semaphore, host_selftest_join: LKL's
+ * host-level boot cases, in C against the host ops this module imports (no
+ * kernel code runs). 0 when the case passed, -1 otherwise.
+ */
+int host_selftest_mutex(void) __attribute__((export_name("host_selftest_mutex")));
+int host_selftest_semaphore(void) __attribute__((export_name("host_selftest_semaphore")));
+int host_selftest_join(void) __attribute__((export_name("host_selftest_join")));
 
 #endif /* UKLKL_HOST_OPS_H */

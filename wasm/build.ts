@@ -1,0 +1,519 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/**
+ * wasm/build.ts - builds the kernel: build/lkl.wasm, build/kernel-data.json and
+ * build/lkl.json (facts: version, sizes, times).
+ *
+ *   npm run build:kernel [-- --config NAME] [--force] [--keep-going]
+ *
+ * Steps: install the toolchain (scripts/install-toolchain.sh --kernel);
+ * extract Debian's linux-source-6.12 tarball into a source tree under
+ * ~/.cache/uklkl/kernel/ (one per tarball and patch set, re-extracted when
+ * either changes) and apply wasm/patches/*; overlay wasm/arch/wasm as
+ * arch/wasm (copying only files whose content changed, so make stays
+ * incremental); configure from arch/wasm/configs/NAME_defconfig (NAME
+ * "default" means defconfig); build the archives with make; link them with
+ * wasm-ld (no linker script exists for wasm, so the arch's anchors.o goes
+ * first and the map file is checked for the layout it relies on); check that
+ * every import is a host op; run the shared finishing step of scripts/
+ * (preemption fuel + asyncify + optimize); generate the API's data
+ * (wasm/api-data.ts) from the built tree.
+ *
+ * The result is cached by a hash of every input (tarball, overlay, patches,
+ * the host-ops boundary, scripts/, this file, the toolchain version, the
+ * config name): an unchanged rerun copies the cached result in seconds.
+ *
+ * Limits: needs Debian's packages (apt) and about 3 GB in the cache; the
+ * finishing step takes minutes and ~2 GB of memory for the default config.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import {
+  copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync,
+  renameSync, rmSync, statSync, writeFileSync,
+} from 'node:fs'
+import { dirname, join, relative, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { finishModule } from '../scripts/build-wasm.js'
+import { InputHash, cacheDir } from '../scripts/cache.js'
+import { LLVM_MAJOR, ensureToolchain, llvmTool, wasmBuiltinsArchive } from '../scripts/toolchain.js'
+import { generateKernelData } from './api-data.js'
+
+const TARBALL = '/usr/src/linux-source-6.12.tar.xz'
+const TARBALL_PACKAGE = 'linux-source-6.12'
+const JOBS = 2
+const CLANG_TARGET = 'wasm32-unknown-unknown'
+/* No function pointer is smaller than this (see link()). */
+const TABLE_BASE = 4096
+/* Stack of the module's own (boot) context; fibers get theirs from the host. */
+const STACK_SIZE = 256 * 1024
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const overlayDir = join(repo, 'wasm', 'arch', 'wasm')
+const patchDir = join(repo, 'wasm', 'patches')
+const hostOpsFiles = ['host-ops.h', 'host-entry.c'].map((f) => join(repo, 'src', 'host-ops', f))
+const outDir = join(repo, 'build')
+/* What the build reads besides the kernel tree: the key covers all of it. */
+const buildInputs = {
+  trees: [overlayDir, patchDir, join(repo, 'scripts')],
+  files: [
+    ...hostOpsFiles, join(repo, 'src', 'host-ops', 'suspending.json'), join(repo, 'src', 'kernel-data.ts'),
+    fileURLToPath(import.meta.url), join(repo, 'wasm', 'api-data.ts'),
+  ],
+}
+
+interface Options {
+  config: string
+  force: boolean
+  keepGoing: boolean
+}
+
+interface Facts {
+  kernelVersion: string
+  debianPackage: string
+  config: string
+  cacheKey: string
+  /** build/lkl.wasm, after instrumentation, asyncify and optimization. */
+  wasmBytes: number
+  /** The plain link, before the finishing step. */
+  linkedBytes: number
+  /** Functions asyncify instrumented (those that may block), and loops given fuel checks. */
+  asyncifiedFunctions: number
+  preemptLoops: number
+  imports: number
+  exports: string[]
+  makeSeconds: number
+  linkSeconds: number
+  finishSeconds: number
+  totalSeconds: number
+  patches: { name: string; lines: number }[]
+  toolchain: string
+  builtAt: string
+}
+
+function log(msg: string): void {
+  process.stdout.write(`[build:kernel] ${msg}\n`)
+}
+
+function fail(msg: string): never {
+  process.stderr.write(`[build:kernel] error: ${msg}\n`)
+  process.exit(1)
+}
+
+function parseArgs(argv: string[]): Options {
+  const opts: Options = { config: 'default', force: false, keepGoing: false }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    if (a === '--force') opts.force = true
+    else if (a === '--keep-going') opts.keepGoing = true
+    else if (a === '--config') opts.config = argv[++i] ?? fail('--config needs a name')
+    else fail(`unknown argument ${a} (usage: build.ts [--config NAME] [--force] [--keep-going])`)
+  }
+  return opts
+}
+
+/** Run a command, inheriting stdio; throws on a non-zero exit. */
+function run(cmd: string, args: string[], cwd?: string): void {
+  const r = spawnSync(cmd, args, { cwd, stdio: 'inherit' })
+  if (r.status !== 0) fail(`${cmd} ${args.join(' ')} exited with ${r.status ?? r.signal}`)
+}
+
+/** Run a command and return its stdout; throws on a non-zero exit. */
+function capture(cmd: string, args: string[], cwd?: string): string {
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 64 << 20 })
+  if (r.status !== 0) fail(`${cmd} ${args.join(' ')} exited with ${r.status ?? r.signal}: ${r.stderr}`)
+  return r.stdout
+}
+
+function listFiles(dir: string): string[] {
+  const out: string[] = []
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name)
+    if (e.isDirectory()) out.push(...listFiles(p))
+    else out.push(p)
+  }
+  return out.sort()
+}
+
+function sha256(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex')
+}
+
+/** Hash of a set of files by repo-relative name and content. */
+function hashTree(files: string[]): string {
+  const h = createHash('sha256')
+  for (const f of files) h.update(relative(repo, f)).update('\0').update(readFileSync(f)).update('\0')
+  return h.digest('hex')
+}
+
+/** Copy src to dst only if the content differs; returns whether it copied. */
+function syncFile(src: string, dst: string): boolean {
+  const data = readFileSync(src)
+  if (existsSync(dst) && readFileSync(dst).equals(data)) return false
+  mkdirSync(dirname(dst), { recursive: true })
+  writeFileSync(dst, data)
+  return true
+}
+
+/** Extract the tarball and apply the patches, unless that tree exists already. */
+function prepareSource(srcRoot: string, treeId: string, patches: string[]): string {
+  const tree = join(srcRoot, treeId)
+  const ready = join(tree, '.uklkl-ready')
+  if (existsSync(ready)) return join(tree, 'linux')
+
+  // Other trees are older tarballs or patch sets: they only take disk space.
+  if (existsSync(srcRoot)) {
+    for (const old of readdirSync(srcRoot)) {
+      log(`removing stale source tree ${old}`)
+      rmSync(join(srcRoot, old), { recursive: true, force: true })
+    }
+  }
+  const tmp = `${tree}.tmp`
+  rmSync(tmp, { recursive: true, force: true })
+  mkdirSync(tmp, { recursive: true })
+  log(`extracting ${TARBALL} (~20 s)`)
+  run('tar', ['-xJf', TARBALL, '-C', tmp])
+  const top = readdirSync(tmp)
+  if (top.length !== 1 || !top[0]) fail(`unexpected tarball layout: ${top.join(', ')}`)
+  renameSync(join(tmp, top[0]), join(tmp, 'linux'))
+  for (const p of patches) {
+    log(`applying ${relative(repo, p)}`)
+    run('patch', ['-p1', '-s', '--forward', '-i', p], join(tmp, 'linux'))
+  }
+  renameSync(tmp, tree)
+  writeFileSync(ready, `${new Date().toISOString()}\n`)
+  return join(tree, 'linux')
+}
+
+/** Overlay arch/wasm and the host-ops boundary onto the tree; only changed files are written. */
+function overlay(src: string): number {
+  const dst = join(src, 'arch', 'wasm')
+  const wanted = new Set<string>()
+  let changed = 0
+  for (const f of listFiles(overlayDir)) {
+    const to = join(dst, relative(overlayDir, f))
+    wanted.add(to)
+    if (syncFile(f, to)) changed++
+  }
+  for (const f of hostOpsFiles) {
+    const to = join(dst, 'host', f.split('/').pop() ?? f)
+    wanted.add(to)
+    if (syncFile(f, to)) changed++
+  }
+  if (existsSync(dst)) {
+    for (const f of listFiles(dst)) {
+      if (!wanted.has(f)) {
+        rmSync(f)
+        changed++
+      }
+    }
+  }
+  return changed
+}
+
+function makeArgs(src: string, build: string): string[] {
+  return [
+    '-C', src, `O=${build}`, 'ARCH=wasm', `LLVM=-${LLVM_MAJOR}`,
+    `CLANG_TARGET_FLAGS_wasm=${CLANG_TARGET}`,
+  ]
+}
+
+/**
+ * Run make, printing its errors and warnings in full and its progress
+ * condensed: one line every few seconds with the count of objects built.
+ */
+function make(src: string, build: string, targets: string[], logFile: string, keepGoing: boolean): Promise<void> {
+  const args = ['-n', '10', 'make', ...makeArgs(src, build), `-j${JOBS}`, ...(keepGoing ? ['-k'] : []), ...targets]
+  // The banner names no machine or user: the same inputs give the same kernel.
+  const env = { ...process.env, KBUILD_BUILD_USER: 'uklkl', KBUILD_BUILD_HOST: 'uklkl' }
+  const child = spawn('nice', args, { stdio: ['ignore', 'pipe', 'pipe'], env })
+  const logLines: string[] = []
+  let built = 0
+  let last = ''
+  let lastPrint = Date.now()
+  const onLine = (line: string): void => {
+    logLines.push(line)
+    const m = /^\s+(CC|AR|LD|GEN|HOSTCC|HOSTLD|AS|SYSHDR|SYSTBL|UPD|WRAP|CPP|HDRINST|HDRTEST|INSTALL|LEX|YACC)\s+(.*)$/.exec(line)
+    if (m) {
+      if (m[1] === 'CC') built++
+      last = m[2] ?? ''
+      if (Date.now() - lastPrint > 5000) {
+        log(`make: ${built} objects compiled (now ${last})`)
+        lastPrint = Date.now()
+      }
+    } else if (line.trim() && !/^(make(\[\d+\])?: (Entering|Leaving)|\s+(CHKSHA1|CALL)\s)/.test(line)) {
+      process.stdout.write(`${line}\n`)
+    }
+  }
+  for (const stream of [child.stdout, child.stderr]) {
+    let buf = ''
+    stream.setEncoding('utf8')
+    stream.on('data', (d: string) => {
+      buf += d
+      let i
+      while ((i = buf.indexOf('\n')) >= 0) {
+        onLine(buf.slice(0, i))
+        buf = buf.slice(i + 1)
+      }
+    })
+  }
+  return new Promise((resolvePromise) => {
+    child.on('close', (code) => {
+      writeFileSync(logFile, `${logLines.join('\n')}\n`)
+      log(`make ${targets.join(' ')}: ${built} objects compiled; full log in ${logFile}`)
+      if (code !== 0) fail(`make exited with ${code}`)
+      resolvePromise()
+    })
+  })
+}
+
+/** The archives the final link takes: anchors.o first, vmlinux.a whole, then the libraries. */
+function linkInputs(build: string): string[] {
+  const anchors = join(build, 'arch', 'wasm', 'kernel', 'anchors.o')
+  const vmlinux = join(build, 'vmlinux.a')
+  for (const f of [anchors, vmlinux]) if (!existsSync(f)) fail(`missing ${f}`)
+  const libs = ['lib/lib.a', 'arch/wasm/lib/lib.a'].map((l) => join(build, l)).filter((l) => existsSync(l))
+  if (!existsSync(wasmBuiltinsArchive)) fail(`compiler-rt builtins not found at ${wasmBuiltinsArchive}`)
+  return [anchors, '--whole-archive', vmlinux, '--no-whole-archive', ...libs, wasmBuiltinsArchive]
+}
+
+function link(build: string, wasm: string, map: string): void {
+  run(llvmTool('wasm-ld'), [
+    '--no-entry',
+    '--export=__stack_pointer',
+    '--export=__heap_base',
+    '--stack-first',
+    '-z', `stack-size=${STACK_SIZE}`,
+    // Function "addresses" are table indices. RCU's kvfree_rcu tells a
+    // callback from an offset by "below 4096 is an offset": no function may
+    // have an index that small.
+    `--table-base=${TABLE_BASE}`,
+    `-Map=${map}`,
+    '-o', wasm,
+    ...linkInputs(build),
+  ])
+}
+
+interface MapSegment {
+  name: string
+  addr: number
+  size: number
+  /** Symbols of the segment with their addresses. */
+  symbols: Map<string, number>
+}
+
+/** Output data segments of a wasm-ld map file (columns: Addr Off Size Out In Symbol). */
+function readMap(map: string): MapSegment[] {
+  const segments: MapSegment[] = []
+  let current: MapSegment | undefined
+  for (const line of readFileSync(map, 'utf8').split('\n')) {
+    const m = /^\s*([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+) (\s*)(.*)$/.exec(line)
+    if (!m || m[1] === undefined || m[2] === undefined || m[3] === undefined || m[4] === undefined) continue
+    const depth = m[3].length
+    if (depth === 0) {
+      current = { name: m[4], addr: parseInt(m[1], 16), size: parseInt(m[2], 16), symbols: new Map() }
+      segments.push(current)
+    } else if (depth >= 16 && current) {
+      current.symbols.set(m[4], parseInt(m[1], 16))
+    }
+  }
+  return segments
+}
+
+/*
+ * The layout anchors.c relies on (see its header): each table is a run of
+ * consecutive output segments, the start anchor at the start of the first,
+ * the end anchor at the end of the last. Checked on every link.
+ */
+const TABLES: { start: string; end: string; sections: string[] }[] = [
+  {
+    start: '__initcall_start',
+    end: '__initcall_end',
+    sections: ['early', '0', '0s', '1', '1s', '2', '2s', '3', '3s', '4', '4s', '5', '5s', 'rootfs', '6', '6s', '7', '7s']
+      .map((l) => `.initcall${l}.init`).concat(['.initcall.end']),
+  },
+  { start: '__con_initcall_start', end: '__con_initcall_end', sections: ['.con_initcall.init', '.con_initcall.end'] },
+  { start: '__setup_start', end: '__setup_end', sections: ['.init.setup', '.init.setup.end'] },
+  { start: '__start___param', end: '__stop___param', sections: ['__param', '__param.end'] },
+  { start: '__start___modver', end: '__stop___modver', sections: ['__modver', '__modver.end'] },
+  { start: '__start___ex_table', end: '__stop___ex_table', sections: ['__ex_table', '__ex_table.end'] },
+]
+
+function checkLayout(map: string): void {
+  const segments = readMap(map)
+  // __start_rodata .. __end_rodata: all static data (anchors.c).
+  const rodata = segments.find((seg) => seg.name === '.rodata')
+  const bss = segments.find((seg) => seg.name === '.bss')
+  if (!rodata || rodata.symbols.get('__start_rodata') !== rodata.addr) fail('link layout: __start_rodata is not at the start of .rodata')
+  if (!bss || bss.symbols.get('__end_rodata') !== bss.addr) fail('link layout: __end_rodata is not at the start of .bss')
+  for (const t of TABLES) {
+    const idx = t.sections.map((s) => segments.findIndex((seg) => seg.name === s))
+    const missing = t.sections.filter((_, i) => idx[i] === -1)
+    if (missing.length) fail(`link layout: ${t.start}: no output segment ${missing.join(', ')}`)
+    const segs = idx.map((i) => segments[i] as MapSegment)
+    for (let i = 1; i < segs.length; i++) {
+      const a = segs[i - 1] as MapSegment
+      const b = segs[i] as MapSegment
+      if (idx[i] !== (idx[i - 1] as number) + 1 || a.addr + a.size !== b.addr) {
+        fail(`link layout: ${b.name} does not follow ${a.name} directly (anchors.c's assumption broke)`)
+      }
+    }
+    const first = segs[0] as MapSegment
+    const last = segs[segs.length - 1] as MapSegment
+    if (first.symbols.get(t.start) !== first.addr) fail(`link layout: ${t.start} is not at the start of ${first.name}`)
+    if (last.symbols.get(t.end) !== last.addr + last.size) fail(`link layout: ${t.end} is not at the end of the table`)
+  }
+}
+
+/* The exports host-ops.h's "kernel exports" section promises. */
+const REQUIRED_EXPORTS = [
+  'memory', '__stack_pointer', '__heap_base', 'host_entry', 'kernel_start', 'kernel_syscall',
+  'kernel_new_thread_group', 'kernel_halt', 'kernel_is_running', 'kernel_trigger_irq',
+  'kernel_get_free_irq', 'kernel_put_irq', 'host_selftest_mutex', 'host_selftest_semaphore',
+  'host_selftest_join',
+]
+
+/** Every import must be a host op, and every export the host drives must be there. */
+function checkModule(bytes: Uint8Array<ArrayBuffer>): { imports: number; exports: string[] } {
+  const mod = new WebAssembly.Module(bytes)
+  const imports = WebAssembly.Module.imports(mod)
+  const stray = imports.filter((i) => i.module !== 'host' || i.kind !== 'function')
+  if (stray.length) fail(`imports that are not host ops: ${stray.map((i) => `${i.module}.${i.name}`).join(', ')}`)
+  const exports = WebAssembly.Module.exports(mod).map((e) => e.name)
+  const absent = REQUIRED_EXPORTS.filter((e) => !exports.includes(e))
+  if (absent.length) fail(`missing exports: ${absent.join(', ')}`)
+  return { imports: imports.length, exports }
+}
+
+const OUTPUTS = ['lkl.wasm', 'kernel-data.json', 'lkl.json']
+/* Cached results kept besides the newest (each is ~15 MB). */
+const KEEP_OUTPUTS = 4
+
+/** Drop all but the newest cached results. */
+function pruneOutputs(outRoot: string): void {
+  const entries = readdirSync(outRoot)
+    .map((name) => ({ name, mtime: statSync(join(outRoot, name)).mtimeMs }))
+    .sort((a, b) => b.mtime - a.mtime)
+  for (const old of entries.slice(KEEP_OUTPUTS)) rmSync(join(outRoot, old.name), { recursive: true, force: true })
+}
+
+function publish(cached: string): void {
+  mkdirSync(outDir, { recursive: true })
+  for (const f of OUTPUTS) copyFileSync(join(cached, f), join(outDir, f))
+}
+
+async function main(): Promise<void> {
+  const t0 = Date.now()
+  const opts = parseArgs(process.argv.slice(2))
+  const clangVersion = ensureToolchain(true)
+
+  const defconfig = opts.config === 'default' ? 'defconfig' : `${opts.config}_defconfig`
+  if (!existsSync(join(overlayDir, 'configs', defconfig))) fail(`no arch/wasm/configs/${defconfig}`)
+
+  const debianPackage = capture('dpkg-query', ['-W', '-f=${Version}', TARBALL_PACKAGE]).trim()
+  const tarStat = statSync(TARBALL)
+  // The package version names the tarball; size and mtime catch a replaced file cheaply.
+  const tarballId = sha256(`${TARBALL_PACKAGE} ${debianPackage} ${tarStat.size} ${tarStat.mtimeMs}`)
+  const patches = existsSync(patchDir)
+    ? readdirSync(patchDir).filter((f) => f.endsWith('.patch')).sort().map((f) => join(patchDir, f))
+    : []
+  const toolchain = `${clangVersion}; ${capture(llvmTool('wasm-ld'), ['--version']).split('\n')[0] ?? ''}`
+  const treeId = sha256(`${tarballId}\n${hashTree(patches)}`).slice(0, 16)
+  const key = new InputHash().text('tarball', tarballId).text('toolchain', toolchain).text('config', opts.config)
+  for (const t of buildInputs.trees) key.tree(t)
+  for (const f of buildInputs.files) key.file(f)
+  const cacheKey = key.key()
+
+  const kernelCache = cacheDir('kernel')
+  const cached = join(kernelCache, 'out', cacheKey)
+  if (!opts.force && OUTPUTS.every((f) => existsSync(join(cached, f)))) {
+    publish(cached)
+    const facts = JSON.parse(readFileSync(join(cached, 'lkl.json'), 'utf8')) as Facts
+    log(`unchanged inputs (${cacheKey}): Linux ${facts.kernelVersion}, ${facts.wasmBytes} bytes -> build/lkl.wasm ` +
+      `in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
+    return
+  }
+
+  const src = prepareSource(join(kernelCache, 'src'), treeId, patches)
+  const changed = overlay(src)
+  log(`overlay: ${changed} file(s) changed in arch/wasm`)
+  const kernelVersion = capture('make', ['-s', '-C', src, 'kernelversion']).trim()
+  log(`Linux ${kernelVersion} (Debian ${TARBALL_PACKAGE} ${debianPackage}), config ${defconfig}`)
+
+  const build = join(kernelCache, 'build', `${treeId}-${opts.config}`)
+  mkdirSync(build, { recursive: true })
+  const configStamp = join(build, '.uklkl-defconfig')
+  const defconfigHash = sha256(readFileSync(join(overlayDir, 'configs', defconfig)))
+  if (!existsSync(join(build, '.config')) || !existsSync(configStamp) ||
+      readFileSync(configStamp, 'utf8') !== defconfigHash) {
+    log(`configuring from ${defconfig}`)
+    run('make', [...makeArgs(src, build), defconfig])
+    writeFileSync(configStamp, defconfigHash)
+  }
+
+  const tMake = Date.now()
+  await make(src, build, ['wasm_archives', 'headers_install'], join(build, 'make.log'), opts.keepGoing)
+  const makeSeconds = (Date.now() - tMake) / 1000
+
+  const tLink = Date.now()
+  mkdirSync(cached, { recursive: true })
+  const linked = join(cached, 'lkl.linked.wasm')
+  const map = join(build, 'lkl.map')
+  log('linking lkl.linked.wasm')
+  link(build, linked, map)
+  checkLayout(map)
+  const linkedBytes = new Uint8Array(readFileSync(linked))
+  checkModule(linkedBytes)
+  const linkSeconds = (Date.now() - tLink) / 1000
+
+  // The shared finishing step: preemption fuel, asyncify, -O2. Fuel goes only into
+  // functions that may block anyway: the kernel's waiting loops call cpu_relax (a
+  // host yield), its other loops are bounded computations.
+  const tFinish = Date.now()
+  log(`instrumenting, asyncifying and optimizing ${linkedBytes.length} bytes (minutes; single-threaded)`)
+  const finished = finishModule(linkedBytes, { preempt: 'blocking-functions', asyncify: true })
+  const { imports, exports } = checkModule(finished.bytes)
+  writeFileSync(join(cached, 'lkl.wasm'), finished.bytes)
+  const finishSeconds = (Date.now() - tFinish) / 1000
+
+  log('generating kernel-data.json')
+  const data = await generateKernelData({
+    kernelVersion,
+    srcTree: src,
+    unistdH: join(build, 'arch/wasm/include/generated/uapi/asm/unistd_32.h'),
+    syscallTableH: join(build, 'arch/wasm/include/generated/asm/syscall_table_32.h'),
+    uapiInclude: join(build, 'usr/include'),
+    archSources: listFiles(join(overlayDir, 'kernel')).filter((f) => f.endsWith('.c')),
+  })
+  writeFileSync(join(cached, 'kernel-data.json'), `${JSON.stringify(data)}\n`)
+
+  const facts: Facts = {
+    kernelVersion,
+    debianPackage: `${TARBALL_PACKAGE} ${debianPackage}`,
+    config: defconfig,
+    cacheKey,
+    wasmBytes: finished.bytes.length,
+    linkedBytes: linkedBytes.length,
+    asyncifiedFunctions: finished.asyncified ?? 0,
+    preemptLoops: finished.preempt?.loops ?? 0,
+    imports,
+    exports,
+    makeSeconds,
+    linkSeconds,
+    finishSeconds,
+    totalSeconds: (Date.now() - t0) / 1000,
+    patches: patches.map((p) => ({
+      name: p.split('/').pop() ?? p,
+      lines: readFileSync(p, 'utf8').split('\n').length - 1,
+    })),
+    toolchain,
+    builtAt: new Date().toISOString(),
+  }
+  writeFileSync(join(cached, 'lkl.json'), `${JSON.stringify(facts, null, 2)}\n`)
+  publish(cached)
+  pruneOutputs(join(kernelCache, 'out'))
+  log(`Linux ${kernelVersion}: build/lkl.wasm ${facts.wasmBytes} bytes (linked ${linkedBytes.length}), ` +
+    `${imports} host imports; make ${makeSeconds.toFixed(0)} s, link ${linkSeconds.toFixed(1)} s, ` +
+    `finish ${finishSeconds.toFixed(0)} s, total ${facts.totalSeconds.toFixed(0)} s`)
+}
+
+await main()
