@@ -69,13 +69,13 @@ describe('the host-ops boundary', () => {
 
   it('the tracing switch logs every op with its fiber, arguments and result', async () => {
     const lines: string[] = []
-    await using fx = await loadFixture('lkl-host', { trace: (line) => lines.push(line) })
-    expect(await fx.run('lkl_semaphore')).toBe(0)
+    await using fx = await loadFixture('lkl-host', { trace: (line) => lines.push(line), extraSources: ['src/host-ops/host-selftest.c'] })
+    expect(await fx.run('host_selftest_semaphore')).toBe(0)
     expect(lines).toEqual([
-      'lkl_semaphore#1 sem_alloc(1) = 1',
-      'lkl_semaphore#1 sem_down(1)',
-      'lkl_semaphore#1 sem_up(1)',
-      'lkl_semaphore#1 sem_free(1)',
+      'host_selftest_semaphore#1 sem_alloc(1) = 1',
+      'host_selftest_semaphore#1 sem_down(1)',
+      'host_selftest_semaphore#1 sem_up(1)',
+      'host_selftest_semaphore#1 sem_free(1)',
     ])
   })
 })

@@ -50,7 +50,7 @@ const STACK_SIZE = 256 * 1024
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const overlayDir = join(repo, 'wasm', 'arch', 'wasm')
 const patchDir = join(repo, 'wasm', 'patches')
-const hostOpsFiles = ['host-ops.h', 'host-entry.c'].map((f) => join(repo, 'src', 'host-ops', f))
+const hostOpsFiles = ['host-ops.h', 'host-entry.c', 'host-selftest.c'].map((f) => join(repo, 'src', 'host-ops', f))
 const outDir = join(repo, 'build')
 /* What the build reads besides the kernel tree: the key covers all of it. */
 const buildInputs = {

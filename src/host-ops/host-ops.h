@@ -193,6 +193,15 @@ HOST_OP_SUSPENDS(void, yield, (void));
  */
 void host_entry(void (*fn)(void *), void *arg) __attribute__((export_name("host_entry")));
 
+/*
+ * LKL's host-level boot cases, in C against the host ops the module imports (no
+ * other code of the module runs). 0 when the case passed, -1 otherwise. Defined
+ * in host-selftest.c, which the kernel and the runtime's fixture link.
+ */
+int host_selftest_mutex(void) __attribute__((export_name("host_selftest_mutex")));
+int host_selftest_semaphore(void) __attribute__((export_name("host_selftest_semaphore")));
+int host_selftest_join(void) __attribute__((export_name("host_selftest_join")));
+
 /* ---- kernel exports ---------------------------------------------------------
  *
  * What the kernel module (lkl.wasm, built from wasm/) exports for the host to
@@ -254,13 +263,5 @@ int lkl_trigger_irq(int irq) __attribute__((export_name("kernel_trigger_irq")));
  */
 int lkl_get_free_irq(const char *user) __attribute__((export_name("kernel_get_free_irq")));
 void lkl_put_irq(int irq, const char *user) __attribute__((export_name("kernel_put_irq")));
-/*
- * host_selftest_mutex, host_selftest_semaphore, host_selftest_join: LKL's
- * host-level boot cases, in C against the host ops this module imports (no
- * kernel code runs). 0 when the case passed, -1 otherwise.
- */
-int host_selftest_mutex(void) __attribute__((export_name("host_selftest_mutex")));
-int host_selftest_semaphore(void) __attribute__((export_name("host_selftest_semaphore")));
-int host_selftest_join(void) __attribute__((export_name("host_selftest_join")));
 
 #endif /* UKLKL_HOST_OPS_H */

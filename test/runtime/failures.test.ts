@@ -26,8 +26,8 @@ describe('failures become typed errors', () => {
     const error = await fx.runWith({ name: 'diver', bufferSize: 256 }, 'block_deep', 100).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(AsyncifyOverflowError)
     expect((error as Error).message).toContain('diver#1')
-    await using fresh = await loadFixture('lkl-host')
-    expect(await fresh.run('lkl_join')).toBe(0)
+    await using fresh = await loadFixture('threads')
+    expect(await fresh.run('join_rules')).toBe(0)
   })
 
   it('the same depth fits in the default buffer', async () => {

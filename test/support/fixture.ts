@@ -25,13 +25,15 @@ export interface Fixture {
 
 export interface FixtureOptions extends HostOptions {
   instrument?: Instrumentation
+  /** More C files to link, relative to the repo root. */
+  extraSources?: readonly string[]
 }
 
 export async function loadFixture(name: string, options: FixtureOptions = {}): Promise<Fixture> {
-  const { instrument, ...hostOptions } = options
+  const { instrument, extraSources = [], ...hostOptions } = options
   const module = await buildCModule({
     name: `fixture-${name}`,
-    sources: [`test/fixtures/${name}.c`],
+    sources: [`test/fixtures/${name}.c`, ...extraSources],
     exports: [],
     ...(instrument === undefined ? {} : { instrument }),
   })
