@@ -12,7 +12,7 @@
 import binaryen from 'binaryen'
 import { type ExpressionRef, forEachExpression } from './wasm-walk.js'
 
-export const FUEL_EXPORT = 'uklkl_fuel'
+const FUEL_EXPORT = 'uklkl_fuel'
 const FUEL_GLOBAL = '__uklkl_fuel'
 const TICK_MODULE = 'host'
 const TICK_BASE = 'preempt_tick'

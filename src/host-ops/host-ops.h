@@ -184,7 +184,13 @@ HOST_OP_SUSPENDS(void, preempt_tick, (void));
 /* Let every other runnable thread of the same or higher priority run first. */
 HOST_OP_SUSPENDS(void, yield, (void));
 
-/* ---- exports the host calls ------------------------------------------------- */
+/* ---- exports the host calls ------------------------------------------------- *
+ *
+ * Besides the functions below, a module built by scripts/build-wasm.ts exports
+ * memory, __stack_pointer and __heap_base (linker), asyncify_* (asyncify) and,
+ * when instrumented for preemption, the fuel counter uklkl_fuel, which the host
+ * refills on every preempt_tick.
+ */
 
 /*
  * Every thread, timer firing and TLS destructor starts here: the host calls this
