@@ -26,7 +26,6 @@
  * finishing step takes minutes and ~2 GB of memory for the default config.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import {
   copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync,
   renameSync, rmSync, statSync, writeFileSync,
@@ -132,17 +131,6 @@ function listFiles(dir: string): string[] {
     else out.push(p)
   }
   return out.sort()
-}
-
-function sha256(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex')
-}
-
-/** Hash of a set of files by repo-relative name and content. */
-function hashTree(files: string[]): string {
-  const h = createHash('sha256')
-  for (const f of files) h.update(relative(repo, f)).update('\0').update(readFileSync(f)).update('\0')
-  return h.digest('hex')
 }
 
 /** Copy src to dst only if the content differs; returns whether it copied. */
@@ -412,12 +400,14 @@ async function main(): Promise<void> {
   const debianPackage = capture('dpkg-query', ['-W', '-f=${Version}', TARBALL_PACKAGE]).trim()
   const tarStat = statSync(TARBALL)
   // The package version names the tarball; size and mtime catch a replaced file cheaply.
-  const tarballId = sha256(`${TARBALL_PACKAGE} ${debianPackage} ${tarStat.size} ${tarStat.mtimeMs}`)
+  const tarballId = new InputHash().text('tarball', `${TARBALL_PACKAGE} ${debianPackage} ${tarStat.size} ${tarStat.mtimeMs}`).key()
   const patches = existsSync(patchDir)
     ? readdirSync(patchDir).filter((f) => f.endsWith('.patch')).sort().map((f) => join(patchDir, f))
     : []
   const toolchain = `${clangVersion}; ${capture(llvmTool('wasm-ld'), ['--version']).split('\n')[0] ?? ''}`
-  const treeId = sha256(`${tarballId}\n${hashTree(patches)}`).slice(0, 16)
+  const treeHash = new InputHash().text('tarball', tarballId)
+  for (const p of patches) treeHash.file(p)
+  const treeId = treeHash.key().slice(0, 16)
   const key = new InputHash().text('tarball', tarballId).text('toolchain', toolchain).text('config', opts.config)
   for (const t of buildInputs.trees) key.tree(t)
   for (const f of buildInputs.files) key.file(f)
@@ -442,7 +432,7 @@ async function main(): Promise<void> {
   const build = join(kernelCache, 'build', `${treeId}-${opts.config}`)
   mkdirSync(build, { recursive: true })
   const configStamp = join(build, '.uklkl-defconfig')
-  const defconfigHash = sha256(readFileSync(join(overlayDir, 'configs', defconfig)))
+  const defconfigHash = new InputHash().file(join(overlayDir, 'configs', defconfig)).key()
   if (!existsSync(join(build, '.config')) || !existsSync(configStamp) ||
       readFileSync(configStamp, 'utf8') !== defconfigHash) {
     log(`configuring from ${defconfig}`)
