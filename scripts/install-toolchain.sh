@@ -11,7 +11,7 @@ set -euo pipefail
 LLVM_MAJOR=19   # pinned: keep in step with scripts/toolchain.ts
 packages=(clang-$LLVM_MAJOR lld-$LLVM_MAJOR llvm-$LLVM_MAJOR libclang-rt-$LLVM_MAJOR-dev-wasm32)
 if [[ "${1:-}" == "--kernel" ]]; then
-	packages+=(linux-source-6.12 bc flex bison libelf-dev libssl-dev make perl xz-utils)
+	packages+=(linux-source-6.12 bc flex bison libelf-dev libssl-dev make perl xz-utils rsync)
 elif [[ $# -gt 0 ]]; then
 	echo "usage: $0 [--kernel]" >&2
 	exit 2

@@ -389,6 +389,42 @@ function publish(cached: string): void {
   for (const f of OUTPUTS) copyFileSync(join(cached, f), join(outDir, f))
 }
 
+/**
+ * Hold the cache's build lock until the process exits: two builds at once (two
+ * test runs, a test run and a bench) would write one tree and one output folder.
+ * A lock left by a process that has died is taken over.
+ */
+async function lockCache(kernelCache: string): Promise<void> {
+  const lock = join(kernelCache, 'build.lock')
+  let told = false
+  for (;;) {
+    try {
+      mkdirSync(lock)
+      writeFileSync(join(lock, 'pid'), `${process.pid}\n`)
+      process.on('exit', () => rmSync(lock, { recursive: true, force: true }))
+      return
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    }
+    const holder = Number(readFileSync(join(lock, 'pid'), { encoding: 'utf8', flag: 'a+' }).trim())
+    let alive = false
+    try {
+      if (holder > 0) process.kill(holder, 0)
+      alive = holder > 0
+    } catch {
+      alive = false
+    }
+    if (!alive && holder > 0) {
+      log(`taking over the build lock of process ${holder}, which has ended`)
+      rmSync(lock, { recursive: true, force: true })
+      continue
+    }
+    if (!told) log(`waiting for the kernel build of process ${holder || 'starting'} to finish`)
+    told = true
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+}
+
 async function main(): Promise<void> {
   const t0 = Date.now()
   const opts = parseArgs(process.argv.slice(2))
@@ -414,6 +450,7 @@ async function main(): Promise<void> {
   const cacheKey = key.key()
 
   const kernelCache = cacheDir('kernel')
+  await lockCache(kernelCache)
   const cached = join(kernelCache, 'out', cacheKey)
   if (!opts.force && OUTPUTS.every((f) => existsSync(join(cached, f)))) {
     publish(cached)
