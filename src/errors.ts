@@ -68,6 +68,18 @@ export class PanicError extends UklklError {
   }
 }
 
+/**
+ * The scheduler found its own bookkeeping broken: a fiber in a state the step
+ * forbids, a suspension nobody unwound, a jump point that is not there. A bug in
+ * uklkl or in a host op, never in the C program; fiber is null when none was running.
+ */
+export class SchedulerInvariantError extends UklklError {
+  override name = 'SchedulerInvariantError'
+  constructor(readonly fiber: string | null, readonly invariant: string) {
+    super(`scheduler invariant broken${fiber === null ? '' : ` by fiber ${fiber}`}: ${invariant}`)
+  }
+}
+
 /** The runtime stopped earlier (see cause); nothing more can run on it. */
 export class RuntimeFailedError extends UklklError {
   override name = 'RuntimeFailedError'

@@ -5,11 +5,15 @@
  * A module built by scripts/build-wasm.ts exports asyncify_start_unwind/stop_unwind/
  * start_rewind/stop_rewind/get_state. Every transition here asserts the state it
  * leaves, so that a host op that unwinds twice, or a rewind nobody stops, fails at
- * once with the transition named instead of corrupting a fiber's stack.
+ * once with the transition and the fiber named instead of corrupting a fiber's stack.
+ * Each transition works on the fiber's own asyncify buffer; only the trampoline
+ * (trampoline.ts) calls them.
  *
- * An asyncify buffer is {i32 cur, i32 end} followed by its data; binaryen traps
- * (unreachable) when an unwind would write past end.
+ * An asyncify buffer is {i32 cur, i32 end} followed by its data. An unwind writes
+ * past end without trapping; the trampoline checks cur against end afterwards.
  */
+import { SchedulerInvariantError } from '../errors.js'
+import type { Fiber } from './fiber.js'
 
 export enum AsyncifyState {
   Normal = 0,
@@ -42,30 +46,31 @@ export class Asyncify {
     return this.#exports.asyncify_get_state() as AsyncifyState
   }
 
-  startUnwind(buffer: number): void {
-    this.#expect(AsyncifyState.Normal, 'start an unwind')
-    this.#exports.asyncify_start_unwind(buffer)
+  startUnwind(fiber: Fiber): void {
+    this.#expect(fiber, AsyncifyState.Normal, 'start an unwind')
+    this.#exports.asyncify_start_unwind(fiber.buffer)
   }
 
-  stopUnwind(): void {
-    this.#expect(AsyncifyState.Unwinding, 'stop an unwind')
+  stopUnwind(fiber: Fiber): void {
+    this.#expect(fiber, AsyncifyState.Unwinding, 'stop an unwind')
     this.#exports.asyncify_stop_unwind()
   }
 
-  startRewind(buffer: number): void {
-    this.#expect(AsyncifyState.Normal, 'start a rewind')
-    this.#exports.asyncify_start_rewind(buffer)
+  startRewind(fiber: Fiber): void {
+    this.#expect(fiber, AsyncifyState.Normal, 'start a rewind')
+    this.#exports.asyncify_start_rewind(fiber.buffer)
   }
 
-  stopRewind(): void {
-    this.#expect(AsyncifyState.Rewinding, 'stop a rewind')
+  stopRewind(fiber: Fiber): void {
+    this.#expect(fiber, AsyncifyState.Rewinding, 'stop a rewind')
     this.#exports.asyncify_stop_rewind()
   }
 
-  #expect(state: AsyncifyState, action: string): void {
+  #expect(fiber: Fiber, state: AsyncifyState, action: string): void {
     const actual = this.state
     if (actual !== state) {
-      throw new Error(`asyncify: cannot ${action} while ${STATE_NAMES[actual] ?? actual} (expected ${STATE_NAMES[state]})`)
+      throw new SchedulerInvariantError(fiber.toString(),
+        `asyncify can ${action} only while ${STATE_NAMES[state]}, not while ${STATE_NAMES[actual] ?? actual}`)
     }
   }
 }

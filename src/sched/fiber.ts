@@ -3,9 +3,13 @@
  * fiber.ts - a thread of the wasm program: its own C stack and asyncify buffer.
  *
  * A fiber runs a root function (a module export called with fixed arguments). When
- * it blocks, asyncify unwinds it to the trampoline (scheduler.ts), which keeps its
+ * it blocks, asyncify unwinds it to the trampoline (trampoline.ts), which keeps its
  * stack pointer; resuming rewinds the same root with the same arguments. Only the
  * scheduler changes a fiber's state; the rest read it.
+ *
+ * States: ready (in the run queue) → running (policy.next) → ready again
+ * (preempt, yield), blocked (wait) until woken → ready, idle (a worker between
+ * calls) until called → ready, or exited (lifecycle.ts) for good.
  */
 import type { WaitQueue } from './wait-queue.js'
 

@@ -1,20 +1,25 @@
 // SPDX-License-Identifier: MIT
 // Threads as fibers: creation, exit, join rules and TLS destructors.
-import { describe, expect, it } from 'vitest'
-import { loadFixture } from '../support/fixture.js'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { loadFixture, prepareFixture } from '../support/fixture.js'
+
+/** Instantiate the prebuilt fixture and create, run and join up to 1000 threads. */
+const BUDGET_MS = 20_000
 
 describe('threads', () => {
+  beforeAll(() => prepareFixture('threads'))
+
   it('1000 threads are created, run and joined; each TLS destructor runs exactly once', async () => {
     await using fx = await loadFixture('threads')
     expect(await fx.run('many_threads', 1000), fx.console()).toBe(0)
     expect(fx.runtime.sched.liveFibers).toBe(0)
     expect(fx.runtime.sched.heap.stats.liveBlocks, 'stacks or buffers leaked').toBe(0)
-  })
+  }, BUDGET_MS)
 
   it('a second join, a self-join and a join of a detached thread return -1', async () => {
     await using fx = await loadFixture('threads')
     expect(await fx.run('join_rules'), fx.console()).toBe(0)
-  })
+  }, BUDGET_MS)
 
   it('a worker keeps its identity and TLS from one call to the next; retiring it runs its destructors', async () => {
     await using fx = await loadFixture('threads')
@@ -29,12 +34,12 @@ describe('threads', () => {
     await other.retire()
     expect(await fx.run('retired_workers')).toBe(2)
     expect(fx.runtime.sched.liveFibers).toBe(0)
-  })
+  }, BUDGET_MS)
 
   it('a worker that calls thread_exit during a call rejects that call instead of returning nothing', async () => {
     await using fx = await loadFixture('threads')
     const worker = fx.runtime.createWorker({ name: 'quitter' })!
     await expect(worker.call('exit_midway')).rejects.toThrow(/quitter#1 exited during a call/)
     expect(worker.fiber.state).toBe('exited')
-  })
+  }, BUDGET_MS)
 })

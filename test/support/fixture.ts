@@ -6,6 +6,10 @@
  * wasm build path (cached, so only the first run of a changed fixture pays for
  * clang and asyncify) and instantiates it on a fresh scheduler: every fixture gets
  * its own runtime, so a failure in one cannot leak into another.
+ *
+ * prepareFixture() does the build alone, for a beforeAll: tests that state a tight
+ * budget then spend it on the behaviour they check, not on clang. The compiled
+ * module is kept for the rest of the test file.
  */
 import { type BuiltModule, type Instrumentation, buildCModule } from '../../scripts/build-wasm.js'
 import { type CallOptions, type HostOptions, type HostRuntime, instantiate } from '../../src/host-ops/index.js'
@@ -23,21 +27,53 @@ export interface Fixture {
   [Symbol.asyncDispose](): Promise<void>
 }
 
-export interface FixtureOptions extends HostOptions {
+export interface FixtureBuild {
   instrument?: Instrumentation
   /** More C files to link, relative to the repo root. */
   extraSources?: readonly string[]
 }
 
+export type FixtureOptions = FixtureBuild & HostOptions
+
+interface CompiledFixture {
+  readonly module: BuiltModule
+  readonly compiled: WebAssembly.Module
+}
+
+const compiledFixtures = new Map<string, Promise<CompiledFixture>>()
+
+function compileFixture(name: string, { instrument, extraSources = [] }: FixtureBuild): Promise<CompiledFixture> {
+  const key = JSON.stringify([name, instrument ?? null, extraSources])
+  let compiled = compiledFixtures.get(key)
+  if (compiled === undefined) {
+    compiled = (async () => {
+      const module = await buildCModule({
+        name: `fixture-${name}`,
+        sources: [`test/fixtures/${name}.c`, ...extraSources],
+        exports: [],
+        ...(instrument === undefined ? {} : { instrument }),
+      })
+      return { module, compiled: await WebAssembly.compile(module.bytes) }
+    })()
+    // A failed build is not kept: the next caller sees the error afresh.
+    compiled.catch(() => compiledFixtures.delete(key))
+    compiledFixtures.set(key, compiled)
+  }
+  return compiled
+}
+
+/** Build and compile a fixture now, so that later loadFixture calls only instantiate it. */
+export async function prepareFixture(name: string, build: FixtureBuild = {}): Promise<void> {
+  await compileFixture(name, build)
+}
+
 export async function loadFixture(name: string, options: FixtureOptions = {}): Promise<Fixture> {
-  const { instrument, extraSources = [], ...hostOptions } = options
-  const module = await buildCModule({
-    name: `fixture-${name}`,
-    sources: [`test/fixtures/${name}.c`, ...extraSources],
-    exports: [],
+  const { instrument, extraSources, ...hostOptions } = options
+  const { module, compiled } = await compileFixture(name, {
     ...(instrument === undefined ? {} : { instrument }),
+    ...(extraSources === undefined ? {} : { extraSources }),
   })
-  const runtime = await instantiate(await WebAssembly.compile(module.bytes), hostOptions)
+  const runtime = await instantiate(compiled, hostOptions)
   const runWith = async (callOptions: CallOptions, exportName: string, ...args: number[]): Promise<number> =>
     Number(await runtime.call(exportName, args, callOptions))
   return {

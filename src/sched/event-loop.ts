@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+/**
+ * event-loop.ts - how the scheduler shares the JS thread: the run loop, timers,
+ * idling, and the deadlock detector.
+ *
+ * kick() starts the run loop in a microtask. The loop fires due timers and runs
+ * fibers, highest priority first, for at most one host slice; then it lets the
+ * event loop's timers and I/O run (setImmediate) and carries on. With nothing
+ * runnable it idles: a Node timer wakes it at the next timer's deadline, and
+ * wake-ups (a call, a timer armed) kick it again.
+ *
+ * Deadlock: idle, no timer armed, yet JS callers wait for fibers. Nothing can ever
+ * wake those fibers (only fibers and timers wake fibers), so the runtime fails
+ * with a DeadlockError listing each blocked fiber and what it waits on.
+ *
+ * Limits: the loop keeps the JS thread until a fiber stops (see trampoline.ts);
+ * an idle runtime with no waiting caller does not keep the process alive.
+ */
+import { type BlockedFiber, DeadlockError, UklklError } from '../errors.js'
+import type { Fiber } from './fiber.js'
+import type { RunPolicy } from './policy.js'
+import { type TimerEntry, TimerList } from './timer-list.js'
+
+/** What the loop needs of the rest of the scheduler. */
+export interface EventLoopHooks {
+  now(): number
+  failed(): boolean
+  fail(error: Error): void
+  /** Run a dispatched fiber until it stops. */
+  runFiber(fiber: Fiber): void
+  /** JS callers waiting for a fiber. */
+  callersWaiting(): number
+  blocked(): BlockedFiber[]
+}
+
+export class EventLoop {
+  readonly #policy: RunPolicy
+  readonly #hooks: EventLoopHooks
+  readonly #timers = new TimerList()
+  #running = false
+  #kickQueued = false
+  #wakeTimer: ReturnType<typeof setTimeout> | null = null
+
+  constructor(policy: RunPolicy, hooks: EventLoopHooks) {
+    this.#policy = policy
+    this.#hooks = hooks
+  }
+
+  /** Make sure the loop runs soon: something may have become runnable or due. */
+  kick(): void {
+    if (this.#running || this.#kickQueued || this.#hooks.failed()) return
+    this.#kickQueued = true
+    this.#clearWakeTimer()
+    queueMicrotask(() => {
+      this.#kickQueued = false
+      this.#run()
+    })
+  }
+
+  /** Arm a one-shot timer; fire runs in the loop (JS), not in a fiber. */
+  addTimer(entry: TimerEntry): void {
+    this.#timers.insert(entry)
+    this.kick()
+  }
+
+  cancelTimer(entry: TimerEntry): boolean {
+    return this.#timers.cancel(entry)
+  }
+
+  fireDueTimers(now: number): void {
+    if ((this.#timers.nextDeadline() ?? Infinity) > now) return
+    for (const entry of this.#timers.takeDue(now)) entry.fire()
+  }
+
+  /** Stop waking up: the runtime has failed. */
+  stop(): void {
+    this.#clearWakeTimer()
+  }
+
+  /** Forget every armed timer: the runtime is closed. */
+  dropTimers(): void {
+    this.#timers.takeDue(Infinity)
+  }
+
+  #run(): void {
+    if (this.#running || this.#hooks.failed()) return
+    this.#running = true
+    this.#policy.startSlice(this.#hooks.now())
+    try {
+      for (;;) {
+        const now = this.#hooks.now()
+        this.fireDueTimers(now)
+        // A timer's callback or the last fiber may have failed the runtime: nothing more runs.
+        if (this.#hooks.failed()) return
+        if (this.#policy.runnable === 0) break
+        if (this.#policy.sliceOver(now)) {
+          setImmediate(() => this.#run())
+          return
+        }
+        this.#hooks.runFiber(this.#policy.next(now))
+      }
+      this.#idle()
+    } catch (error) {
+      this.#hooks.fail(error instanceof Error ? error : new UklklError('the scheduler caught a non-Error', { cause: error }))
+    } finally {
+      this.#running = false
+    }
+  }
+
+  #idle(): void {
+    const next = this.#timers.nextDeadline()
+    if (next !== undefined) {
+      this.#wakeTimer = setTimeout(() => {
+        this.#wakeTimer = null
+        this.#run()
+      }, Math.max(0, next - this.#hooks.now()))
+      // Only callers waiting on us keep the process alive; an idle kernel does not.
+      if (this.#hooks.callersWaiting() === 0) this.#wakeTimer.unref()
+      return
+    }
+    if (this.#hooks.callersWaiting() === 0) return
+    this.#hooks.fail(new DeadlockError(this.#hooks.blocked()))
+  }
+
+  #clearWakeTimer(): void {
+    if (this.#wakeTimer !== null) clearTimeout(this.#wakeTimer)
+    this.#wakeTimer = null
+  }
+}
