@@ -4,11 +4,15 @@
  * command line (e.g. `npm run bench -- runtime`).
  */
 import { kernelBench } from './kernel.js'
+import { packageBench } from './package.js'
 import { runtimeBench } from './runtime.js'
+import { soakBench } from './soak.js'
 
 const suites: Record<string, () => Promise<void>> = {
   runtime: runtimeBench,
   kernel: kernelBench,
+  package: packageBench,
+  soak: soakBench,
 }
 
 const wanted = process.argv.slice(2)

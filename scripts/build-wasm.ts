@@ -18,7 +18,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import binaryen from 'binaryen'
 import { InputHash, cacheDir } from './cache.js'
-import { instrumentPreemption, type PreemptStats } from './preempt-pass.js'
+import { instrumentPreemption, instrumentWatchdog, type PreemptStats } from './preempt-pass.js'
 import { functionsThatMaySuspend } from './suspend-analysis.js'
 import { ensureToolchain, llvmTool, repoRoot, wasmBuiltinsArchive } from './toolchain.js'
 
@@ -41,8 +41,10 @@ export interface Instrumentation {
    * Fuel checks at loop headers calling host.preempt_tick: in every function
    * (true), or only in functions that may block anyway ('blocking-functions').
    * The second suits a kernel, whose waiting loops all call cpu_relax (a yield)
-   * and whose other loops are bounded computations: leaving those uninstrumented
-   * keeps them out of asyncify too.
+   * and whose other loops are bounded computations: leaving those out of
+   * preemption keeps them out of asyncify too. They get the watchdog's check
+   * instead (host.watchdog_tick, which never suspends), so that one that does
+   * not end is still seen.
    */
   preempt: boolean | 'blocking-functions'
   /** Let the suspending host ops unwind and rewind the stack. */
@@ -59,6 +61,8 @@ export interface FinishedModule {
   bytes: Uint8Array<ArrayBuffer>
   sizes: ModuleSizes
   preempt: PreemptStats | null
+  /** The loops that got the watchdog's check instead ('blocking-functions'). */
+  watchdog: PreemptStats | null
   /** How many functions asyncify instrumented (those that may reach a suspending op). */
   asyncified: number | null
 }
@@ -86,9 +90,11 @@ export function finishModule(linked: Uint8Array, options: Instrumentation): Fini
     binaryen.setOptimizeLevel(2)
     binaryen.setShrinkLevel(0)
     let preempt: PreemptStats | null = null
+    let watchdog: PreemptStats | null = null
     if (options.preempt === 'blocking-functions') {
       const blocking = functionsThatMaySuspend(module, suspendingImports.filter((name) => name !== 'host.preempt_tick'))
       preempt = instrumentPreemption(module, definedFunctionsOutside(module, blocking))
+      watchdog = instrumentWatchdog(module, blocking)
     } else if (options.preempt) {
       preempt = instrumentPreemption(module)
     }
@@ -105,7 +111,7 @@ export function finishModule(linked: Uint8Array, options: Instrumentation): Fini
     module.optimize()
     if (!module.validate()) throw new Error('finishModule: binaryen produced an invalid module')
     const bytes = new Uint8Array(module.emitBinary())
-    return { bytes, sizes: { linked: linked.length, instrumented, final: bytes.length }, preempt, asyncified }
+    return { bytes, sizes: { linked: linked.length, instrumented, final: bytes.length }, preempt, watchdog, asyncified }
   } finally {
     module.dispose()
   }
@@ -158,8 +164,8 @@ export async function buildCModule(spec: CModuleSpec): Promise<BuiltModule> {
   const file = path.join(cacheDir('wasm'), `${spec.name}-${key.key()}.wasm`)
   const meta = `${file}.json`
   if (existsSync(file) && existsSync(meta)) {
-    const { sizes, preempt, asyncified } = JSON.parse(readFileSync(meta, 'utf8')) as FinishedModule
-    return { file, bytes: new Uint8Array(readFileSync(file)), sizes, preempt, asyncified, cached: true }
+    const { sizes, preempt, watchdog, asyncified } = JSON.parse(readFileSync(meta, 'utf8')) as FinishedModule
+    return { file, bytes: new Uint8Array(readFileSync(file)), sizes, preempt, watchdog, asyncified, cached: true }
   }
 
   const tmp = mkdtempSync(path.join(os.tmpdir(), `uklkl-${spec.name}-`))
@@ -178,7 +184,9 @@ export async function buildCModule(spec: CModuleSpec): Promise<BuiltModule> {
       })
     const finished = finishModule(readFileSync(linkedFile), instrument)
     writeFileSync(file, finished.bytes)
-    writeFileSync(meta, JSON.stringify({ sizes: finished.sizes, preempt: finished.preempt, asyncified: finished.asyncified }))
+    writeFileSync(meta, JSON.stringify({
+      sizes: finished.sizes, preempt: finished.preempt, watchdog: finished.watchdog, asyncified: finished.asyncified,
+    }))
     return { file, ...finished, cached: false }
   } finally {
     rmSync(tmp, { recursive: true, force: true })

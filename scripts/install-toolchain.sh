@@ -1,38 +1,104 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# install-toolchain.sh - install the Debian packages uklkl builds with, when missing.
+# install-toolchain.sh - make sure every host tool uklkl's builds run is there;
+# install what is missing from Debian's packages.
 #   scripts/install-toolchain.sh            clang/lld/llvm (the pinned major) for wasm32
-#   scripts/install-toolchain.sh --kernel   the same, plus linux-source-6.12 and the
-#                                           kernel's host-tool dependencies
-# Idempotent: it checks first and runs apt-get only for what is absent. Needs root
-# (or sudo) to install; without it, it names the missing packages and exits 1.
+#   scripts/install-toolchain.sh --kernel   the same, plus linux-source-6.12 and every
+#                                           tool the kernel's make runs
+# It checks what the builds actually run (each command with `command -v`, each
+# header or file by its path), not which packages are registered, so a tool that
+# no package list named cannot go missing unnoticed. What is missing goes into one
+# apt-get update + install. Without root and without usable sudo it names the
+# packages and exits 1; on a machine without apt-get it names what is missing.
 set -euo pipefail
 
 LLVM_MAJOR=19   # pinned: keep in step with scripts/toolchain.ts
-packages=(clang-$LLVM_MAJOR lld-$LLVM_MAJOR llvm-$LLVM_MAJOR libclang-rt-$LLVM_MAJOR-dev-wasm32)
-if [[ "${1:-}" == "--kernel" ]]; then
-	packages+=(linux-source-6.12 bc flex bison libelf-dev libssl-dev make perl xz-utils rsync)
+
+kernel=0
+if [[ "${1:-}" == "--kernel" && $# -eq 1 ]]; then
+	kernel=1
 elif [[ $# -gt 0 ]]; then
 	echo "usage: $0 [--kernel]" >&2
 	exit 2
 fi
 
-missing=()
-for p in "${packages[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+# Every check names the Debian package that provides what it checks.
+missing_packages=()
+missing_what=()
+need() { # need PACKAGE WHAT: record a missing item (each package once)
+	missing_what+=("$2")
+	local p
+	for p in "${missing_packages[@]}"; do [[ $p == "$1" ]] && return; done
+	missing_packages+=("$1")
+}
+command_from() { command -v "$2" >/dev/null 2>&1 || need "$1" "$2"; }   # command_from PACKAGE COMMAND
+file_from() { [[ -e $2 ]] || need "$1" "$2"; }                           # file_from PACKAGE PATH
 
-echo "uklkl: installing Debian packages: ${missing[*]}" >&2
-sudo=()
+check_all() {
+	missing_packages=()
+	missing_what=()
+	# Fixtures and the kernel: compile and link for wasm32, plus clang's wasm32 runtime.
+	command_from clang-$LLVM_MAJOR clang-$LLVM_MAJOR
+	command_from lld-$LLVM_MAJOR wasm-ld-$LLVM_MAJOR
+	command_from llvm-$LLVM_MAJOR llvm-ar-$LLVM_MAJOR
+	file_from libclang-rt-$LLVM_MAJOR-dev-wasm32 \
+		/usr/lib/llvm-$LLVM_MAJOR/lib/clang/$LLVM_MAJOR/lib/wasi/libclang_rt.builtins-wasm32.a
+	[[ $kernel -eq 1 ]] || return 0
+
+	# The kernel build: make with LLVM=-$LLVM_MAJOR, so the kernel's own host programs
+	# (fixdep, kconfig, unifdef) are compiled by clang-$LLVM_MAJOR too, not gcc.
+	command_from lld-$LLVM_MAJOR ld.lld-$LLVM_MAJOR
+	command_from llvm-$LLVM_MAJOR llvm-nm-$LLVM_MAJOR
+	command_from llvm-$LLVM_MAJOR llvm-objcopy-$LLVM_MAJOR
+	command_from llvm-$LLVM_MAJOR llvm-strip-$LLVM_MAJOR
+	command_from llvm-$LLVM_MAJOR llvm-readelf-$LLVM_MAJOR
+	file_from linux-source-6.12 /usr/src/linux-source-6.12.tar.xz
+	command_from tar tar              # extracts the source tarball
+	command_from xz-utils xz          # tar -J runs it
+	command_from patch patch          # applies wasm/patches
+	command_from make make
+	command_from bc bc                # kernel/time/timeconst.bc
+	command_from flex flex            # kconfig's lexer
+	command_from bison bison          # kconfig's parser
+	command_from perl perl            # scripts of the kernel build
+	command_from mawk awk             # the syscall table and header scripts
+	command_from rsync rsync          # headers_install
+	file_from libelf-dev /usr/include/libelf.h
+	file_from libssl-dev /usr/include/openssl/ssl.h
+}
+
+check_all
+[[ ${#missing_packages[@]} -eq 0 ]] && exit 0
+
+listed() { local IFS=,; echo "${*}" | sed 's/,/, /g'; }   # a, b, c
+echo "uklkl: missing $(listed "${missing_what[@]}") (Debian packages: ${missing_packages[*]})" >&2
+if ! command -v apt-get >/dev/null 2>&1; then
+	echo "uklkl: no apt-get here: install the equivalents of these Debian packages and rerun: ${missing_packages[*]}" >&2
+	exit 1
+fi
+as_root=()
 if [[ $(id -u) -ne 0 ]]; then
-	if command -v sudo >/dev/null; then sudo=(sudo); else
-		echo "uklkl: cannot install ${missing[*]}: not root and no sudo; install them and rerun" >&2
+	# sudo asks for a password on the controlling terminal: usable if it needs none or there is one.
+	if command -v sudo >/dev/null 2>&1 && { sudo -n true 2>/dev/null || { : </dev/tty; } 2>/dev/null; }; then
+		as_root=(sudo)
+	else
+		echo "uklkl: not root and no usable sudo: as root, run" >&2
+		echo "    apt-get update && apt-get install -y --no-install-recommends ${missing_packages[*]}" >&2
+		echo "then rerun" >&2
 		exit 1
 	fi
 fi
-export DEBIAN_FRONTEND=noninteractive
-# A fresh machine has no package lists yet; refresh them once before installing.
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "uklkl: installed ${missing[*]}" >&2
+installing=("${missing_packages[@]}")
+echo "uklkl: installing Debian packages: ${installing[*]}" >&2
+# A fresh machine has no package lists yet: refresh them once, then one install.
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+	apt-get install -y -qq --no-install-recommends "${installing[@]}" >/dev/null
+
+# A package that installed but did not bring its tool means the mapping above is wrong.
+check_all
+if [[ ${#missing_packages[@]} -gt 0 ]]; then
+	echo "uklkl: still missing after the install: $(listed "${missing_what[@]}")" >&2
+	exit 1
+fi
+echo "uklkl: installed ${installing[*]}" >&2

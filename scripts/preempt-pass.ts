@@ -8,28 +8,39 @@
  * without loops (straight-line or recursive) is not checked: the kernel's long waits
  * are all loops. Must run BEFORE asyncify, with host.preempt_tick among the
  * suspending imports, so that asyncify can unwind from the check.
+ *
+ * The watchdog check is the same at loops that must not suspend (asyncify leaves
+ * their functions alone): `wfuel -= 1; if (wfuel < 0) host.watchdog_tick()`, a
+ * counter of its own (uklkl_watchdog_fuel) and an op that never switches threads,
+ * only lets the host see a loop that runs for too long.
  */
 import binaryen from 'binaryen'
 import { type ExpressionRef, forEachExpression } from './wasm-walk.js'
 
-const FUEL_EXPORT = 'uklkl_fuel'
-const FUEL_GLOBAL = '__uklkl_fuel'
+/** A loop check: its counter (a global, exported for the host to refill) and the op it calls. */
+interface LoopCheck {
+  global: string
+  exportName: string
+  op: string
+}
+
 const TICK_MODULE = 'host'
-const TICK_BASE = 'preempt_tick'
+const PREEMPT: LoopCheck = { global: '__uklkl_fuel', exportName: 'uklkl_fuel', op: 'preempt_tick' }
+const WATCHDOG: LoopCheck = { global: '__uklkl_watchdog_fuel', exportName: 'uklkl_watchdog_fuel', op: 'watchdog_tick' }
 
 type Ref = ExpressionRef
 
 /** binaryen.js's Loop accessors, which exist at run time but are missing from its typings. */
 const Loop = (binaryen as unknown as { Loop: { getBody(loop: Ref): Ref, setBody(loop: Ref, body: Ref): void } }).Loop
 
-/** The internal name of host.preempt_tick, importing it if the C code did not. */
-function tickFunction(module: binaryen.Module): string {
+/** The internal name of host.<base>, importing it if the C code did not. */
+function opFunction(module: binaryen.Module, base: string): string {
   for (let i = 0; i < module.getNumFunctions(); i++) {
     const info = binaryen.getFunctionInfo(module.getFunctionByIndex(i))
-    if (info.module === TICK_MODULE && info.base === TICK_BASE) return info.name
+    if (info.module === TICK_MODULE && info.base === base) return info.name
   }
-  const name = '__uklkl_preempt_tick'
-  module.addFunctionImport(name, TICK_MODULE, TICK_BASE, binaryen.none, binaryen.none)
+  const name = `__uklkl_${base}`
+  module.addFunctionImport(name, TICK_MODULE, base, binaryen.none, binaryen.none)
   return name
 }
 
@@ -43,9 +54,18 @@ export interface PreemptStats {
  * (see Instrumentation.preempt in build-wasm.ts for who skips what).
  */
 export function instrumentPreemption(module: binaryen.Module, skip: ReadonlySet<string> = new Set()): PreemptStats {
-  module.addGlobal(FUEL_GLOBAL, binaryen.i32, true, module.i32.const(0))
-  module.addGlobalExport(FUEL_GLOBAL, FUEL_EXPORT)
-  const tick = tickFunction(module)
+  return instrumentLoops(module, PREEMPT, skip)
+}
+
+/** Watchdog checks at every loop of every defined function not in skip: those that must never suspend. */
+export function instrumentWatchdog(module: binaryen.Module, skip: ReadonlySet<string>): PreemptStats {
+  return instrumentLoops(module, WATCHDOG, skip)
+}
+
+function instrumentLoops(module: binaryen.Module, check: LoopCheck, skip: ReadonlySet<string>): PreemptStats {
+  module.addGlobal(check.global, binaryen.i32, true, module.i32.const(0))
+  module.addGlobalExport(check.global, check.exportName)
+  const tick = opFunction(module, check.op)
   const stats: PreemptStats = { functions: 0, loops: 0 }
   for (let i = 0; i < module.getNumFunctions(); i++) {
     const fn = module.getFunctionByIndex(i)
@@ -61,14 +81,14 @@ export function instrumentPreemption(module: binaryen.Module, skip: ReadonlySet<
     for (const loop of loops) {
       const body = Loop.getBody(loop)
       // A fresh check per loop: binaryen expressions must not be shared between parents.
-      const check = module.block(null, [
-        module.global.set(FUEL_GLOBAL, module.i32.sub(module.global.get(FUEL_GLOBAL, binaryen.i32), module.i32.const(1))),
+      const fuelCheck = module.block(null, [
+        module.global.set(check.global, module.i32.sub(module.global.get(check.global, binaryen.i32), module.i32.const(1))),
         module.if(
-          module.i32.lt_s(module.global.get(FUEL_GLOBAL, binaryen.i32), module.i32.const(0)),
+          module.i32.lt_s(module.global.get(check.global, binaryen.i32), module.i32.const(0)),
           module.call(tick, [], binaryen.none),
         ),
       ], binaryen.none)
-      Loop.setBody(loop, module.block(null, [check, body], binaryen.getExpressionType(body)))
+      Loop.setBody(loop, module.block(null, [fuelCheck, body], binaryen.getExpressionType(body)))
     }
   }
   return stats

@@ -3,9 +3,9 @@
  * toolchain.ts - where the pinned LLVM toolchain is and how to get it.
  *
  * uklkl compiles C for wasm32 with Debian's clang/lld of one major version
- * (LLVM_MAJOR, kept in step with install-toolchain.sh). ensureToolchain() installs
- * the packages when they are missing; the first call on a fresh machine takes a
- * minute, later ones are free.
+ * (LLVM_MAJOR, kept in step with install-toolchain.sh). ensureToolchain() checks
+ * every host tool the build runs and installs the packages of those missing; the
+ * first call on a fresh machine takes a minute, later ones are free.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -35,7 +35,8 @@ export function ensureToolchain(kernel = false): string {
   const script = path.join(repoRoot, 'scripts/install-toolchain.sh')
   const result = spawnSync('bash', [script, ...(kernel ? ['--kernel'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] })
   if (result.status !== 0) {
-    throw new Error(`uklkl: the LLVM ${LLVM_MAJOR} toolchain is missing and could not be installed (see the messages above)`)
+    const what = kernel ? 'the kernel build' : `the LLVM ${LLVM_MAJOR} wasm32 toolchain`
+    throw new Error(`uklkl: host tools for ${what} are missing and could not be installed (see the messages above)`)
   }
   ensured = execFileSync(llvmTool('clang'), ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? ''
   return ensured

@@ -100,3 +100,24 @@ export class LinuxError extends UklklError {
 export class KernelStoppedError extends UklklError {
   override name = 'KernelStoppedError'
 }
+
+/** A task of the kernel as a SoftLockupError lists it. */
+export interface KernelTask {
+  pid: number
+  /** As in /proc: R running, S sleeping, D uninterruptible, ... */
+  state: string
+  comm: string
+}
+
+/**
+ * A kernel task held the one CPU for longer than the soft-lockup bound
+ * (KernelOptions.softLockupMs): every other caller was kept out. It ended the
+ * runtime; task names the holder, tasks is the kernel's view of all tasks.
+ */
+export class SoftLockupError extends UklklError {
+  override name = 'SoftLockupError'
+  constructor(readonly task: string, readonly heldMs: number, readonly boundMs: number, readonly tasks: readonly KernelTask[]) {
+    super(`soft lockup: ${task} has held the CPU for ${heldMs} ms (bound ${boundMs} ms); tasks: ${
+      tasks.map((t) => `${t.pid} ${t.state} ${t.comm}`).join(', ')}`)
+  }
+}

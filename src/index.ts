@@ -4,13 +4,17 @@
  * its syscalls.
  */
 export {
-  Kernel, type HostSelftest, type KernelImage, type KernelOptions, type KernelStats, type KernelThread, loadKernelImage,
-  startKernel,
+  Kernel, type HostSelftest, type KernelImage, type KernelOptions, type KernelStats, type KernelThread, type MountOptions,
+  type RawSyscallArg, type SchedulerTuning, loadKernelImage, startKernel,
 } from './kernel.js'
 export type { SyscallArgValue, SyscallFn } from './syscalls.js'
 export type { FieldValue } from './structs.js'
 export type { KernelData, StructLayout, SyscallInfo } from './kernel-data.js'
+export type {
+  ConstantName, Constants, KernelExport, StructInit, StructName, Structs, SyscallName, Syscalls,
+} from './generated/kernel-api.js'
 export {
   AsyncifyOverflowError, DeadlockError, FiberTrapError, HostOpMisuseError, KernelStoppedError, LinuxError,
-  PanicError, RuntimeFailedError, StackOverflowError, UklklError,
+  PanicError, RuntimeFailedError, SchedulerInvariantError, SoftLockupError, StackOverflowError, UklklError,
+  type KernelTask,
 } from './errors.js'

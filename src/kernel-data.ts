@@ -38,6 +38,8 @@ export interface StructLayout {
 
 export interface KernelData {
   kernelVersion: string
+  /** The functions the image exports for the host, from the host-ops.h it was built with. */
+  exports: string[]
   syscalls: SyscallInfo[]
   errno: Record<string, number>
   constants: Record<string, number>

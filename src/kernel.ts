@@ -10,42 +10,120 @@
  * gives a caller a thread of its own. Each kernel is its own wasm instance: its
  * memory, filesystems and network stack are its alone.
  *
+ * The API holds the runtime through the narrow Runtime interface of
+ * src/host-ops/runtime.ts: it never touches the scheduler, the heap or the wasm
+ * memory. Its types (k.sys, k.constants, the structs) are generated from the
+ * kernel build into src/generated/.
+ *
  * Limits: the kernel image (build/lkl.wasm and build/kernel-data.json) must have
  * been built (npm run build:kernel); there is one CPU, so syscalls in flight take
  * turns inside the kernel.
  */
 import { readFile } from 'node:fs/promises'
 import { KernelStoppedError, LinuxError, UklklError } from './errors.js'
-import { type HostRuntime, type Worker, instantiate } from './host-ops/index.js'
-import type { KernelData, SyscallInfo } from './kernel-data.js'
-import type { Heap } from './sched/heap.js'
-import type { SchedulerOptions } from './sched/scheduler.js'
-import { type FieldValue, decodeStruct, encodeStruct } from './structs.js'
-import { type SyscallArgValue, type SyscallFn, bindSyscall, bindSyscalls } from './syscalls.js'
+// src/generated/ is written by `npm run build:kernel` from the built kernel: build it first.
+import {
+  type Constants, KERNEL_EXPORTS, KERNEL_VERSION, type KernelExport, STRUCT_DECODERS, type StructInit, type StructName,
+  type Structs, SYSCALL_NAMES, type Syscalls, constantTable, syscallTable,
+} from './generated/kernel-api.js'
+import { LINKER_EXPORTS } from './host-ops/header.js'
+import { instantiate } from './host-ops/index.js'
+import type { Runtime, RuntimeStats, RuntimeWorker } from './host-ops/runtime.js'
+import type { KernelData, StructLayout, SyscallInfo } from './kernel-data.js'
+import { encodeStruct, fieldReader } from './structs.js'
+import { type SyscallTarget, bindSyscall, bindSyscalls } from './syscalls.js'
+
+/** Scheduler settings a kernel may tune (src/sched's SchedulerOptions). */
+export interface SchedulerTuning {
+  /** C stack of each kernel thread, bytes. */
+  stackSize?: number
+  /** Asyncify buffer of each thread, bytes: how deep a thread may be when it blocks. */
+  bufferSize?: number
+  /** Period of the scheduler tick, ms. */
+  tickMs?: number
+  /** Ticks a thread may run before others of its priority get a turn. */
+  quantumTicks?: number
+  /** Longest stretch of kernel work before Node's event loop gets a turn, ms. */
+  hostSliceMs?: number
+  /** Loop iterations between two reads of the clock. */
+  fuel?: number
+}
 
 export interface KernelOptions {
-  /** The kernel's RAM (mem=), MiB. */
+  /** The kernel's RAM (mem=), MiB; 64 by default. */
   memoryMiB?: number
+  /**
+   * The user arena, MiB; 16 by default. Syscall arguments are staged there (the
+   * argument block, strings, buffers), and it is the only memory the kernel
+   * accepts user pointers into: any other address gives EFAULT. A call whose
+   * arguments do not fit (together with those of the calls in flight) is
+   * rejected with a RangeError. Untouched parts cost no physical memory.
+   */
+  userMemoryMiB?: number
+  /**
+   * Makes the kernel's random source a deterministic stream of this seed, for
+   * reproducible runs: kernels started with the same seed return the same bytes
+   * from the same sequence of getrandom calls. Without it the kernel is seeded
+   * from the host's cryptographic RNG. Not for secrets.
+   */
+  seed?: number | bigint | Uint8Array
+  /**
+   * The soft-lockup bound, ms; 20 000 by default (Linux's), 0 for none. A kernel
+   * task that holds the CPU this long without a switch (a syscall spinning in the
+   * kernel) ends the kernel with a SoftLockupError naming it, listing the kernel's
+   * tasks, instead of keeping every other call out for good.
+   */
+  softLockupMs?: number
   /** Appended to the kernel command line. */
   cmdline?: string
   /** Console text as it arrives; it is also kept (k.console()). */
   onConsole?: (text: string) => void
   /** Log every host op (the tracing switch). */
   trace?: (line: string) => void
-  /** A kernel image other than the package's own build. */
+  /** A kernel image other than the package's own build (loadKernelImage(dir)). */
   image?: KernelImage
-  scheduler?: Partial<SchedulerOptions>
+  scheduler?: SchedulerTuning
 }
 
+/** A compiled kernel (lkl.wasm and its data), from loadKernelImage(); any number of kernels may boot from one. */
 export interface KernelImage {
-  readonly module: WebAssembly.Module
   readonly data: KernelData
+  /** k.constants of kernels of this image: its uapi constants and errno values. */
+  readonly constants: Constants
 }
+
+/** The compiled module of each image loadKernelImage() made: only those boot. */
+const imageModules = new WeakMap<KernelImage, WebAssembly.Module>()
 
 const DEFAULT_IMAGE_DIR = new URL('../build/', import.meta.url)
 const images = new Map<string, Promise<KernelImage>>()
 
-/** Load (once per process and folder) the kernel image built into dir. */
+/**
+ * Check an image against the generated API types (names of exports, syscalls,
+ * constants and structs); a mismatch means they come from different builds.
+ */
+function imageFrom(module: WebAssembly.Module, data: KernelData, where: string): KernelImage {
+  const problems: string[] = []
+  const exported = new Set(WebAssembly.Module.exports(module).map((e) => e.name))
+  for (const name of [...LINKER_EXPORTS, ...KERNEL_EXPORTS]) if (!exported.has(name)) problems.push(`export ${name}`)
+  const syscalls = new Set(data.syscalls.map((s) => s.name))
+  for (const name of SYSCALL_NAMES) if (!syscalls.has(name)) problems.push(`syscall ${name}`)
+  const constants = constantTable((name) => {
+    const value = data.constants[name] ?? data.errno[name]
+    if (value === undefined) problems.push(`constant ${name}`)
+    return value ?? Number.NaN
+  })
+  for (const name of Object.keys(STRUCT_DECODERS)) if (data.structs[name] === undefined) problems.push(`struct ${name}`)
+  if (problems.length > 0) {
+    throw new UklklError(`the kernel image in ${where} does not match the API types of this package (Linux ${KERNEL_VERSION}): ` +
+      `it lacks ${problems.slice(0, 8).join(', ')}${problems.length > 8 ? ` and ${problems.length - 8} more` : ''}`)
+  }
+  const image = { data, constants }
+  imageModules.set(image, module)
+  return image
+}
+
+/** Load (once per process and folder) the kernel image built into dir (lkl.wasm and kernel-data.json). */
 export function loadKernelImage(dir: URL = DEFAULT_IMAGE_DIR): Promise<KernelImage> {
   let image = images.get(dir.href)
   if (image === undefined) {
@@ -56,7 +134,7 @@ export function loadKernelImage(dir: URL = DEFAULT_IMAGE_DIR): Promise<KernelIma
       ]).catch((error: unknown) => {
         throw new UklklError(`no kernel image in ${dir.pathname}: run npm run build:kernel first`, { cause: error })
       })
-      return { module: await WebAssembly.compile(wasm), data: JSON.parse(data) as KernelData }
+      return imageFrom(await WebAssembly.compile(wasm), JSON.parse(data) as KernelData, dir.pathname)
     })()
     images.set(dir.href, image)
     image.catch(() => images.delete(dir.href))
@@ -64,48 +142,61 @@ export function loadKernelImage(dir: URL = DEFAULT_IMAGE_DIR): Promise<KernelIma
   return image
 }
 
+export interface MountOptions {
+  /** The mount point, created if missing; /fstype by default. */
+  target?: string
+  /** MS_* flags (k.constants), 0 by default. */
+  flags?: number
+  /** The filesystem's option string, e.g. 'size=1m,mode=0755'. */
+  data?: string
+}
+
 /** A host thread of the kernel's: its syscalls all come from the same task. */
 export interface KernelThread extends AsyncDisposable {
-  readonly sys: Readonly<Record<string, SyscallFn>>
+  readonly sys: Syscalls
   /** End the thread; the kernel retires its task. */
   exit(): Promise<void>
 }
 
 export type HostSelftest = 'mutex' | 'semaphore' | 'join'
 
-export interface KernelStats {
-  liveFibers: number
-  heap: Heap['stats']
-  bufferHighWater: Map<string, number>
-}
+/** The host's view of a kernel: live threads, its heap, the deepest asyncify unwind per thread name. */
+export type KernelStats = RuntimeStats
+
+/** What k.syscall takes for each argument: one 4-byte slot each; bytes are passed as their address. */
+export type RawSyscallArg = number | bigint | Uint8Array
 
 /** Idle workers kept for k.sys between calls; more are retired. */
 const IDLE_WORKERS = 16
 
+type Worker = RuntimeWorker<KernelExport>
+
 export class Kernel implements AsyncDisposable {
-  readonly sys: Readonly<Record<string, SyscallFn>>
-  readonly constants: Readonly<Record<string, number>>
+  /** One function per syscall of the kernel's table, by name. */
+  readonly sys: Syscalls
+  /** The kernel's uapi constants and errno values, by name. */
+  readonly constants: Constants
+  /** The kernel's syscall table: name, number and arguments of each syscall (k.syscall takes the numbers). */
   readonly syscalls: readonly SyscallInfo[]
   readonly version: string
-  readonly #runtime: HostRuntime
+  readonly #runtime: Runtime<KernelExport>
   readonly #data: KernelData
   readonly #idle: Worker[] = []
   #state: 'running' | 'halting' | 'halted' = 'running'
 
   /** Use startKernel(). */
-  constructor(runtime: HostRuntime, data: KernelData) {
+  constructor(runtime: Runtime<KernelExport>, image: KernelImage) {
     this.#runtime = runtime
-    this.#data = data
-    this.constants = data.constants
-    this.syscalls = data.syscalls
-    this.version = data.kernelVersion
+    this.#data = image.data
+    this.constants = image.constants
+    this.syscalls = image.data.syscalls
+    this.version = image.data.kernelVersion
     this.sys = this.#bind(() => this.#takeWorker(), (worker) => this.#giveBack(worker))
   }
 
   /** The host's view: live threads, memory, and the deepest asyncify unwind per thread name. */
   stats(): KernelStats {
-    const sched = this.#runtime.sched
-    return { liveFibers: sched.liveFibers, heap: sched.heap.stats, bufferHighWater: new Map(sched.bufferHighWater) }
+    return this.#runtime.stats()
   }
 
   /** Everything the kernel printed (the last 256 KiB). */
@@ -113,26 +204,33 @@ export class Kernel implements AsyncDisposable {
     return this.#runtime.console.text()
   }
 
-  /** The raw form: args are longs, one per slot; returns the kernel's result (-errno on failure). */
-  syscall(nr: number, ...args: (number | bigint)[]): Promise<number> {
+  /**
+   * The raw form: syscall nr (see k.syscalls) with one 4-byte slot per argument
+   * (a 64-bit value takes two, low word first); a Uint8Array is copied in, passed
+   * as its address and copied back out. Resolves with the kernel's result,
+   * -errno on failure.
+   */
+  syscall(nr: number, ...args: RawSyscallArg[]): Promise<number> {
     const info: SyscallInfo = {
       nr, name: `syscall ${nr}`, entry: '',
-      args: args.map((_, i) => ({ name: `arg${i}`, type: 'long', size: 4, pointer: false, const: false })),
+      // An unsigned long takes a number or a buffer's address (the ioctl rule of syscalls.ts).
+      args: args.map((_, i) => ({ name: `arg${i}`, type: 'unsigned long', size: 4, pointer: false, const: false })),
     }
     return bindSyscall(info, this.#target(() => this.#takeWorker(), (w) => this.#giveBack(w)), null)(...args)
   }
 
-  decode(struct: string, bytes: Uint8Array, offset = 0): Record<string, FieldValue> {
-    return decodeStruct(this.#layout(struct), bytes, offset)
+  /** The fields of the struct at offset of bytes (8-byte integers as bigints, arrays as Uint8Array views). */
+  decode<S extends StructName>(struct: S, bytes: Uint8Array, offset = 0): Structs[S] {
+    return STRUCT_DECODERS[struct](fieldReader(struct, this.#layout(struct), bytes, offset))
   }
 
   /** A struct with the given fields set: a new zeroed one, or into (changed in place). */
-  encode(struct: string, values: Record<string, FieldValue> = {}, into?: Uint8Array): Uint8Array {
-    return encodeStruct(this.#layout(struct), values, into)
+  encode<S extends StructName>(struct: S, values?: StructInit<S>, into?: Uint8Array): Uint8Array {
+    return encodeStruct(this.#layout(struct), values ?? {}, into)
   }
 
   /** A new zeroed buffer the size of struct. */
-  buffer(struct: string): Uint8Array {
+  buffer(struct: StructName): Uint8Array {
     return new Uint8Array(this.#layout(struct).size)
   }
 
@@ -177,12 +275,13 @@ export class Kernel implements AsyncDisposable {
    * Mount a filesystem of type fstype (LKL's lkl_mount_fs) at target, by default
    * /fstype, creating the directory if needed; resolves with the mount point.
    */
-  async mountFs(fstype: string, options: { target?: string, flags?: number, data?: string } = {}): Promise<string> {
+  async mountFs(fstype: string, options: MountOptions = {}): Promise<string> {
     const target = options.target ?? `/${fstype}`
-    await this.sys.mkdirat!(this.constants.AT_FDCWD, target, 0o755).catch((error: unknown) => {
+    await this.sys.mkdirat(this.constants.AT_FDCWD, target, 0o755).catch((error: unknown) => {
       if (!(error instanceof LinuxError && error.code === 'EEXIST')) throw error
     })
-    await this.sys.mount!(fstype, target, fstype, options.flags ?? 0, options.data ?? null)
+    const data = options.data === undefined ? null : new TextEncoder().encode(`${options.data}\0`)
+    await this.sys.mount(fstype, target, fstype, options.flags ?? 0, data)
     return target
   }
 
@@ -192,18 +291,18 @@ export class Kernel implements AsyncDisposable {
    */
   async ifUp(ifindex: number): Promise<string> {
     const { AF_INET, SOCK_DGRAM, SIOCGIFNAME, SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP } = this.constants
-    const sock = await this.sys.socket!(AF_INET, SOCK_DGRAM, 0)
+    const sock = await this.sys.socket(AF_INET, SOCK_DGRAM, 0)
     try {
       const ifr = this.encode('ifreq', { ifr_ifindex: ifindex })
-      await this.sys.ioctl!(sock, SIOCGIFNAME, ifr)
-      await this.sys.ioctl!(sock, SIOCGIFFLAGS, ifr)
-      const flags = this.decode('ifreq', ifr).ifr_flags as number
-      this.encode('ifreq', { ifr_flags: flags | IFF_UP! }, ifr)
-      await this.sys.ioctl!(sock, SIOCSIFFLAGS, ifr)
-      const name = this.decode('ifreq', ifr).ifr_name as Uint8Array
+      await this.sys.ioctl(sock, SIOCGIFNAME, ifr)
+      await this.sys.ioctl(sock, SIOCGIFFLAGS, ifr)
+      const flags = this.decode('ifreq', ifr).ifr_flags
+      this.encode('ifreq', { ifr_flags: flags | IFF_UP }, ifr)
+      await this.sys.ioctl(sock, SIOCSIFFLAGS, ifr)
+      const name = this.decode('ifreq', ifr).ifr_name
       return new TextDecoder().decode(name.subarray(0, name.indexOf(0)))
     } finally {
-      await this.sys.close!(sock)
+      await this.sys.close(sock)
     }
   }
 
@@ -215,7 +314,7 @@ export class Kernel implements AsyncDisposable {
     this.#state = 'halted'
     this.#idle.length = 0
     // The kernel's threads are parked for good after halt: end them with the runtime.
-    this.#runtime.sched.close(new KernelStoppedError('the kernel has halted'))
+    this.#runtime.close(new KernelStoppedError('the kernel has halted'))
     return result
   }
 
@@ -223,15 +322,19 @@ export class Kernel implements AsyncDisposable {
     if (this.#state === 'running') await this.halt()
   }
 
-  #bind(take: () => Promise<Worker>, giveBack: (worker: Worker) => void): Record<string, SyscallFn> {
-    return bindSyscalls(this.#data.syscalls, this.#data.errno, this.#target(take, giveBack))
+  #bind(take: () => Promise<Worker>, giveBack: (worker: Worker) => void): Syscalls {
+    const bound = bindSyscalls(this.#data.syscalls, this.#data.errno, this.#target(take, giveBack))
+    return syscallTable((name) => {
+      const fn = bound[name]
+      // imageFrom() checked that the image's table has every typed name.
+      if (fn === undefined) throw new UklklError(`the kernel image has no syscall ${name}`)
+      return fn
+    })
   }
 
-  #target(take: () => Promise<Worker>, giveBack: (worker: Worker) => void) {
-    const runtime = this.#runtime
+  #target(take: () => Promise<Worker>, giveBack: (worker: Worker) => void): SyscallTarget {
     return {
-      heap: runtime.sched.heap,
-      memory: runtime.instance.exports.memory as WebAssembly.Memory,
+      memory: this.#runtime.userMemory,
       invoke: async (nr: number, args: number): Promise<number> => {
         const worker = await take()
         try {
@@ -262,11 +365,11 @@ export class Kernel implements AsyncDisposable {
 
   #checkRunning(): void {
     if (this.#state !== 'running') throw new KernelStoppedError(`the kernel is ${this.#state}`)
-    const failure = this.#runtime.sched.failure
+    const failure = this.#runtime.failure
     if (failure !== null) throw new KernelStoppedError(`the kernel has stopped: ${failure.message}`, { cause: failure })
   }
 
-  #layout(struct: string) {
+  #layout(struct: string): StructLayout {
     const layout = this.#data.structs[struct]
     if (layout === undefined) {
       throw new TypeError(`no struct ${struct}; known: ${Object.keys(this.#data.structs).join(', ')}`)
@@ -277,23 +380,37 @@ export class Kernel implements AsyncDisposable {
 
 /** Boot a kernel; resolves once it serves syscalls. */
 export async function startKernel(options: KernelOptions = {}): Promise<Kernel> {
+  const memoryMiB = options.memoryMiB ?? 64
+  if (!Number.isInteger(memoryMiB) || memoryMiB < 1) {
+    throw new RangeError(`memoryMiB must be a positive integer, not ${memoryMiB}`)
+  }
+  const userMemoryMiB = options.userMemoryMiB ?? 16
+  if (!Number.isInteger(userMemoryMiB) || userMemoryMiB < 1) {
+    throw new RangeError(`userMemoryMiB must be a positive integer, not ${userMemoryMiB}`)
+  }
+  const softLockupMs = options.softLockupMs ?? 20_000
+  if (!(softLockupMs >= 0)) throw new RangeError(`softLockupMs must be 0 or more, not ${softLockupMs}`)
   const image = options.image ?? await loadKernelImage()
-  const runtime = await instantiate(image.module, {
+  const module = imageModules.get(image)
+  if (module === undefined) throw new TypeError('options.image must be a kernel image from loadKernelImage()')
+  const runtime: Runtime<KernelExport> = await instantiate(module, {
     ...(options.onConsole === undefined ? {} : { onConsole: options.onConsole }),
     ...(options.trace === undefined ? {} : { trace: options.trace }),
     ...(options.scheduler === undefined ? {} : { scheduler: options.scheduler }),
+    seed: options.seed,
+    userMemoryBytes: userMemoryMiB * 1024 * 1024,
+    softLockupMs,
   })
-  const cmdline = `mem=${options.memoryMiB ?? 64}M ${options.cmdline ?? ''}`.trim()
+  const cmdline = `mem=${memoryMiB}M ${options.cmdline ?? ''}`.trim()
   const bytes = new TextEncoder().encode(`${cmdline}\0`)
-  const arg = runtime.sched.heap.alloc(bytes.length)
-  new Uint8Array((runtime.instance.exports.memory as WebAssembly.Memory).buffer).set(bytes, arg)
+  const arg = runtime.userMemory.alloc(bytes.length)
+  if (arg === 0) throw new UklklError('no memory for the kernel command line')
+  runtime.userMemory.write(arg, bytes)
   const result = Number(await runtime.call('kernel_start', [arg], { name: 'boot' }))
-  runtime.sched.heap.free(arg)
+  runtime.userMemory.free(arg)
   if (result !== 0) {
-    runtime.sched.fail(new KernelStoppedError('the kernel did not boot'))
+    runtime.fail(new KernelStoppedError('the kernel did not boot'))
     throw new UklklError(`kernel_start failed with ${result}; console tail:\n${runtime.console.tail()}`)
   }
-  return new Kernel(runtime, image.data)
+  return new Kernel(runtime, image)
 }
-
-export type { SyscallArgValue, SyscallFn }

@@ -10,19 +10,23 @@
  * raw address in kernel memory) or null. Scalars take numbers or bigints; an
  * `unsigned long` also takes a Uint8Array, passed as its address, because that is
  * how ioctl, fcntl and prctl carry pointers. A return in [-4095, -1] throws
- * LinuxError; anything else is the result.
+ * LinuxError; anything else is the result. The generated Syscalls type
+ * (src/generated/kernel-api.ts) states these rules per syscall.
+ *
+ * The block and the copies live in guest memory the runtime lends (GuestMemory):
+ * this file never sees the wasm memory itself.
  */
 import { LinuxError } from './errors.js'
+import type { GuestMemory } from './host-ops/runtime.js'
 import type { SyscallArg, SyscallInfo } from './kernel-data.js'
-import type { Heap } from './sched/heap.js'
 
 export type SyscallArgValue = number | bigint | string | Uint8Array | null | undefined
 export type SyscallFn = (...args: SyscallArgValue[]) => Promise<number>
 
 /** How k.sys reaches the kernel. */
 export interface SyscallTarget {
-  readonly heap: Heap
-  readonly memory: WebAssembly.Memory
+  /** Where the argument block and the buffers are staged. */
+  readonly memory: GuestMemory
   /** Run syscall nr with the argument block at args; resolves with its raw return. */
   invoke(nr: number, args: number): Promise<number>
 }
@@ -75,44 +79,38 @@ export function bindSyscall(
     if (values.length > syscall.args.length) {
       throw new TypeError(`${signature} takes ${syscall.args.length} arguments, not ${values.length}`)
     }
-    const staged = syscall.args.map((arg, i) => stage(syscall, arg, values[i]))
-    const scratchSize = blockSize + staged.reduce((n, s) => n + align8(s.data?.length ?? 0), 0)
-    const block = target.heap.alloc(Math.max(scratchSize, 8), 8)
+    const staged = syscall.args.map((arg, i) => ({ arg, ...stage(syscall, arg, values[i]) }))
+    const scratchSize = Math.max(blockSize + staged.reduce((n, s) => n + align8(s.data?.length ?? 0), 0), 8)
+    const block = target.memory.alloc(scratchSize, 8)
     if (block === 0) throw new RangeError(`${syscall.name}: no memory for ${scratchSize} bytes of arguments`)
     try {
-      let bytes = new Uint8Array(target.memory.buffer)
-      let view = new DataView(target.memory.buffer)
-      let slot = block
-      let data = block + blockSize
-      const addresses: number[] = []
-      syscall.args.forEach((arg, i) => {
-        const s = staged[i]!
+      // The block is laid out here and copied in whole: slots first, then the data they point to.
+      const scratch = new Uint8Array(scratchSize)
+      const view = new DataView(scratch.buffer)
+      let slot = 0
+      let data = blockSize
+      const copies: { offset: number, into: Uint8Array }[] = []
+      for (const s of staged) {
         let value = s.scalar
         if (s.data !== null) {
-          bytes.set(s.data, data)
-          value = BigInt(data)
-          addresses.push(data)
+          scratch.set(s.data, data)
+          value = BigInt(block + data)
+          if (s.copyBack !== null) copies.push({ offset: data, into: s.copyBack })
           data += align8(s.data.length)
-        } else {
-          addresses.push(0)
         }
-        if (arg.size === 8) view.setBigUint64(slot, BigInt.asUintN(64, value), true)
+        if (s.arg.size === 8) view.setBigUint64(slot, BigInt.asUintN(64, value), true)
         else view.setUint32(slot, Number(BigInt.asUintN(32, value)), true)
-        slot += arg.size
-      })
+        slot += s.arg.size
+      }
+      target.memory.write(block, scratch)
       const result = await target.invoke(syscall.nr, block)
-      // The memory may have grown during the call: take fresh views.
-      bytes = new Uint8Array(target.memory.buffer)
-      view = new DataView(target.memory.buffer)
-      staged.forEach((s, i) => {
-        if (s.copyBack !== null) s.copyBack.set(bytes.subarray(addresses[i]!, addresses[i]! + s.copyBack.length))
-      })
+      for (const copy of copies) target.memory.read(block + copy.offset, copy.into)
       if (errnoNames !== null && result < 0 && result >= -MAX_ERRNO) {
         throw new LinuxError(-result, errnoNames.get(-result) ?? `E${-result}`, syscall.name)
       }
       return result
     } finally {
-      target.heap.free(block)
+      target.memory.free(block)
     }
   }
   return Object.defineProperty(fn, 'name', { value: syscall.name })

@@ -1,41 +1,44 @@
 // SPDX-License-Identifier: MIT
-// The boundary agrees with itself: host-ops.h, the TS table and suspending.json.
-import { readFileSync } from 'node:fs'
+// The boundary agrees with itself: host-ops.h (read by the one parser the build and the
+// generated API use), the TS table, suspending.json and the exports the runtime needs.
+import { readFileSync, readdirSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { HostContext } from '../src/host-ops/context.js'
-import { Console, SUSPENDING_OPS, createHostOps } from '../src/host-ops/index.js'
+import { LINKER_EXPORTS, parseHostOpsHeader } from '../src/host-ops/header.js'
+import { Console, HOST_RUNTIME_EXPORTS, SUSPENDING_OPS, createHostOps, instantiate } from '../src/host-ops/index.js'
 import { loadFixture } from './support/fixture.js'
 
-interface DeclaredOp {
-  name: string
-  params: number
-  suspends: boolean
+const headerText = readFileSync(new URL('../src/host-ops/host-ops.h', import.meta.url), 'utf8')
+const header = parseHostOpsHeader(headerText)
+
+/** The layers below the API: everything else under src/ is above them. */
+const BELOW_THE_API = ['host-ops', 'sched', 'nolibc', 'generated']
+/** What the API may import from src/host-ops: the narrow interface, the header's data, instantiate(). */
+const API_VIEW_OF_HOST_OPS: Record<string, RegExp> = {
+  'runtime.js': /^type \{[^}]*\}$/,
+  'header.js': /^\{ LINKER_EXPORTS \}$/,
+  'index.js': /^\{ instantiate \}$/,
 }
 
-/** Every HOST_OP/HOST_OP_SUSPENDS line of the header, with its parameter count. */
-function declaredOps(): DeclaredOp[] {
-  const header = readFileSync(new URL('../src/host-ops/host-ops.h', import.meta.url), 'utf8')
-  const ops: DeclaredOp[] = []
-  for (const match of header.matchAll(/^HOST_OP(_SUSPENDS)?\((.*?)\)( __attribute__.*)?;$/gm)) {
-    const declaration = match[2]!
-    // ret, name, (params): split the parameter list at commas outside nested parentheses.
-    const open = declaration.indexOf('(')
-    const [, name] = declaration.slice(0, open).split(',').map((s) => s.trim())
-    const params = declaration.slice(open + 1, declaration.lastIndexOf(')'))
-    let depth = 0
-    let count = params.trim() === 'void' ? 0 : 1
-    for (const ch of params) {
-      if (ch === '(') depth++
-      else if (ch === ')') depth--
-      else if (ch === ',' && depth === 0) count++
-    }
-    ops.push({ name: name!, params: count, suspends: match[1] !== undefined })
-  }
-  return ops
+/** Every .ts file of src/ above the host-ops layer, with its text. */
+function apiSources(): { file: string, text: string }[] {
+  const src = fileURLToPath(new URL('../src/', import.meta.url))
+  const files = readdirSync(src, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts') && !BELOW_THE_API.includes(f.split(path.sep)[0] ?? ''))
+  return files.map((file) => ({ file, text: readFileSync(path.join(src, file), 'utf8') }))
 }
+
+/** The smallest module that exports a memory and nothing else. */
+const MEMORY_ONLY_MODULE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
+  0x05, 0x03, 0x01, 0x00, 0x01, // memory section: one memory, no maximum, 1 page
+  0x07, 0x0a, 0x01, 0x06, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02, 0x00, // export "memory", memory 0
+])
 
 describe('the host-ops boundary', () => {
-  const declared = declaredOps()
+  const declared = header.ops.map((op) => ({ name: op.name, params: op.params.length, suspends: op.suspends }))
   const table = createHostOps(new HostContext(new Console())) as unknown as Record<string, (...a: unknown[]) => unknown>
 
   it('the header declares the LKL table', () => {
@@ -50,7 +53,41 @@ describe('the host-ops boundary', () => {
 
   it('the TS table has exactly the declared ops, each taking the declared number of arguments', () => {
     expect(Object.keys(table).sort()).toEqual(declared.map((op) => op.name).sort())
-    for (const op of declared) expect(table[op.name]!.length, `arguments of ${op.name}`).toBe(op.params)
+    for (const op of declared) expect(table[op.name]?.length, `arguments of ${op.name}`).toBe(op.params)
+  })
+
+  it('the API reaches the runtime only through the narrow interface, never the scheduler, heap or wasm memory', () => {
+    const sources = apiSources()
+    expect(sources.map((s) => s.file)).toEqual(expect.arrayContaining(['kernel.ts', 'syscalls.ts']))
+    for (const { file, text } of sources) {
+      for (const m of text.matchAll(/import\s+(.*?)\s+from\s+'([^']+)'/gs)) {
+        const [, names = '', specifier = ''] = m
+        expect(specifier, `${file} imports ${specifier}`).not.toMatch(/(^|\/)sched\//)
+        const hostOps = /(^|\/)host-ops\/(.*)$/.exec(specifier)?.[2]
+        if (hostOps !== undefined) {
+          expect(names.replace(/\s+/g, ' '), `${file} imports ${names} from host-ops/${hostOps}`)
+            .toMatch(API_VIEW_OF_HOST_OPS[hostOps] ?? /^$(?!.)/)
+        }
+      }
+      expect(text, `${file} uses the wasm memory`).not.toMatch(/WebAssembly\.Memory|exports\.memory/)
+    }
+  })
+
+  it('the parser reads every declaration of the header', () => {
+    expect(header.ops.length, 'HOST_OP lines').toBe(headerText.match(/^HOST_OP/gm)?.length)
+    expect(header.exports.length, 'export_name attributes').toBe(headerText.match(/export_name\("/g)?.length)
+    expect(header.exports.find((e) => e.name === 'kernel_syscall')).toEqual(
+      { name: 'kernel_syscall', cName: 'lkl_syscall', returns: 'long', params: ['long nr', 'long *args'] })
+    expect(header.ops.find((op) => op.name === 'thread_create')?.params).toEqual(['void (*fn)(void *)', 'void *arg'])
+  })
+
+  it('the exports the runtime needs are the linker\'s and ones the header declares', async () => {
+    const declaredExports = new Set(header.exports.map((e) => e.name))
+    const fromHeader = HOST_RUNTIME_EXPORTS.filter((name) => !(LINKER_EXPORTS as readonly string[]).includes(name))
+    expect(fromHeader).toEqual(['host_entry'])
+    for (const name of fromHeader) expect(declaredExports.has(name), name).toBe(true)
+    await expect(instantiate(await WebAssembly.compile(MEMORY_ONLY_MODULE)))
+      .rejects.toThrow('the module lacks the export __stack_pointer')
   })
 
   it('suspending.json lists exactly the ops the header marks HOST_OP_SUSPENDS', () => {

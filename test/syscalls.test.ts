@@ -23,10 +23,8 @@ const TABLE: SyscallInfo[] = [
 
 async function fakeKernel() {
   const fx = await loadFixture('fake-syscalls')
-  const { sched, instance } = fx.runtime
   const sys = bindSyscalls(TABLE, { ENOENT: 2, EAGAIN: 11, EWOULDBLOCK: 11 }, {
-    heap: sched.heap,
-    memory: instance.exports.memory as WebAssembly.Memory,
+    memory: fx.runtime.userMemory,
     invoke: async (nr, args) => Number(await fx.runtime.call('fake_syscall', [nr, args])),
   })
   return { fx, sys }
@@ -102,8 +100,8 @@ describe('k.sys marshalling', () => {
     const { fx, sys } = await fakeKernel()
     await using _ = fx
     await sys.path_length!('/warm-up')
-    const before = fx.runtime.sched.heap.stats.usedBytes
+    const before = fx.runtime.stats().heap.usedBytes
     for (let i = 0; i < 50; i++) await sys.path_length!(`/file-${i}`)
-    expect(fx.runtime.sched.heap.stats.usedBytes).toBe(before)
+    expect(fx.runtime.stats().heap.usedBytes).toBe(before)
   })
 })

@@ -8,16 +8,21 @@
  * syscall_table_32.h; argument lists from include/linux/syscalls.h. Constants and
  * layouts are measured, not transcribed: a probe C file including the installed
  * uapi headers is compiled for wasm32 with the same clang, and its tables of
- * values, offsetof and sizeof are read back from the module's memory.
+ * values, offsetof and sizeof are read back from the module's memory. The
+ * constants are every integer macro (and enumerator) of those headers whose name
+ * has one of the prefixes of CONSTANT_NAMES: the preprocessor lists the macros,
+ * and the few that are not integer constants (types, initializers, pointers)
+ * are those the compiler rejects in the probe's table.
  *
  * Limits: an argument whose type is not in the tables below stops the generator
- * (better than guessing its width); structs and constants are the curated lists
- * below, grown as the API needs them.
+ * (better than guessing its width); the structs are the curated list below,
+ * grown as the API needs them; a constant beyond 2^53 is left out (JS numbers).
  */
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { parseHostOpsHeader } from '../src/host-ops/header.js'
 import type { KernelData, StructLayout, SyscallArg, SyscallInfo } from '../src/kernel-data.js'
 import { llvmTool } from '../scripts/toolchain.js'
 
@@ -28,8 +33,10 @@ const NARROW_TYPES = new Set([
   'int', 'unsigned', 'unsigned int', 'long', 'unsigned long', 'u32', '__u32', 's32', '__s32', 'u16', 'size_t', 'uint32_t',
   'pid_t', 'uid_t', 'gid_t', 'old_uid_t', 'old_gid_t', 'umode_t', 'qid_t', 'key_serial_t', 'mqd_t', 'timer_t',
   'clockid_t', 'aio_context_t', 'rwf_t', 'off_t', 'old_sigset_t', '__kernel_old_time_t', 'key_t',
-  'unsigned char', 'char', 'short', 'unsigned short', 'cap_user_header_t', 'cap_user_data_t',
+  'unsigned char', 'char', 'short', 'unsigned short',
 ])
+/** Typedefs of pointer types that syscall prototypes use: their arguments are pointers. */
+const POINTER_TYPEDEFS = new Set(['cap_user_header_t', 'cap_user_data_t'])
 
 /** Parse one parameter of a prototype, e.g. "const char __user *filename". */
 function parseArg(text: string, index: number): SyscallArg {
@@ -39,11 +46,13 @@ function parseArg(text: string, index: number): SyscallArg {
   const words = clean.replace(/\*/g, ' * ').split(' ').filter((w) => w !== '')
   // The last word is the parameter's name unless the prototype leaves it out.
   const last = words[words.length - 1]!
-  const named = last !== '*' && words.length > 1 && !WIDE_TYPES.has(words.join(' ')) && !NARROW_TYPES.has(words.join(' '))
+  const named = last !== '*' && words.length > 1 && !WIDE_TYPES.has(words.join(' ')) && !NARROW_TYPES.has(words.join(' ')) &&
+    !POINTER_TYPEDEFS.has(words.join(' '))
   const name = named ? last.replace(/\[.*$/, '') : `arg${index}`
   const type = (named ? words.slice(0, -1) : words).join(' ').replace(/ \*/g, '*')
   if (pointer) return { name, type, size: 4, pointer, const: constant }
   const base = type.replace(/^(const|enum|struct) /, '')
+  if (POINTER_TYPEDEFS.has(base)) return { name, type, size: 4, pointer: true, const: type.startsWith('const ') }
   if (WIDE_TYPES.has(base)) return { name, type, size: 8, pointer, const: false }
   if (NARROW_TYPES.has(base) || type.startsWith('enum ')) return { name, type, size: 4, pointer, const: false }
   throw new Error(`unknown width of syscall argument type "${type}" (${text.trim()})`)
@@ -82,7 +91,7 @@ export function parsePrototypes(syscallsH: string): Map<string, string> {
  */
 export function parseDefinitions(source: string): Map<string, string> {
   const definitions = new Map<string, string>()
-  for (const match of source.matchAll(/SYSCALL_DEFINE(\d)\((\w+)((?:,[^,)]+,\s*\w+)*)\)/g)) {
+  for (const match of source.matchAll(/(?<!\w)SYSCALL_DEFINE(\d)\((\w+)((?:,[^,)]+,\s*\w+)*)\)/g)) {
     const parts = match[3]!.split(',').slice(1).map((p) => p.trim())
     const params: string[] = []
     for (let i = 0; i < parts.length; i += 2) params.push(`${parts[i]} ${parts[i + 1]}`)
@@ -133,37 +142,45 @@ export function parseErrno(...headers: string[]): Record<string, number> {
   return errno
 }
 
-/** The uapi headers the probe includes, and the constants it measures. */
+/** The uapi headers the probe includes. */
 const PROBE_HEADERS = [
   'linux/fcntl.h', 'linux/stat.h', 'linux/eventpoll.h', 'linux/time.h', 'linux/time_types.h',
   'linux/mman.h', 'linux/fs.h', 'linux/in.h', 'linux/in6.h', 'linux/un.h', 'linux/net.h',
   'linux/socket.h', 'linux/reboot.h', 'linux/mount.h', 'linux/poll.h', 'linux/utsname.h',
   'linux/eventfd.h', 'linux/signal.h', 'linux/if.h', 'linux/sockios.h', 'linux/futex.h', 'linux/uio.h',
-  'asm/stat.h',
+  'asm/stat.h', 'asm/statfs.h', 'linux/magic.h', 'linux/tcp.h', 'linux/random.h', 'linux/wait.h',
+  'asm/ioctls.h', 'linux/timerfd.h', 'linux/memfd.h', 'linux/falloc.h', 'linux/inotify.h', 'linux/sched.h',
+  'linux/netlink.h', 'linux/rtnetlink.h', 'linux/xattr.h', 'linux/resource.h', 'linux/prctl.h',
 ]
 
-const CONSTANTS = [
-  'O_RDONLY', 'O_WRONLY', 'O_RDWR', 'O_CREAT', 'O_EXCL', 'O_NOCTTY', 'O_TRUNC', 'O_APPEND', 'O_NONBLOCK',
-  'O_DSYNC', 'O_DIRECTORY', 'O_NOFOLLOW', 'O_CLOEXEC', 'O_LARGEFILE', 'O_PATH', 'O_TMPFILE', 'O_SYNC',
-  'AT_FDCWD', 'AT_SYMLINK_NOFOLLOW', 'AT_REMOVEDIR', 'AT_SYMLINK_FOLLOW', 'AT_EMPTY_PATH', 'AT_STATX_SYNC_AS_STAT',
-  'F_DUPFD', 'F_GETFD', 'F_SETFD', 'F_GETFL', 'F_SETFL', 'F_SETPIPE_SZ', 'F_GETPIPE_SZ', 'FD_CLOEXEC',
-  'S_IFMT', 'S_IFSOCK', 'S_IFLNK', 'S_IFREG', 'S_IFBLK', 'S_IFDIR', 'S_IFCHR', 'S_IFIFO',
-  'STATX_BASIC_STATS', 'STATX_ALL',
-  'SEEK_SET', 'SEEK_CUR', 'SEEK_END',
-  'EPOLL_CTL_ADD', 'EPOLL_CTL_DEL', 'EPOLL_CTL_MOD', 'EPOLLIN', 'EPOLLOUT', 'EPOLLERR', 'EPOLLHUP', 'EPOLLET',
-  'EPOLL_CLOEXEC',
-  'CLOCK_REALTIME', 'CLOCK_MONOTONIC', 'CLOCK_BOOTTIME', 'TIMER_ABSTIME',
-  'PROT_READ', 'PROT_WRITE', 'MAP_SHARED', 'MAP_PRIVATE', 'MAP_ANONYMOUS',
-  'AF_UNIX', 'AF_INET', 'AF_INET6', 'AF_NETLINK', 'SOCK_STREAM', 'SOCK_DGRAM', 'SOCK_RAW', 'SOCK_NONBLOCK',
-  'SOCK_CLOEXEC', 'SOL_SOCKET', 'SO_REUSEADDR', 'IPPROTO_TCP', 'IPPROTO_UDP', 'IPPROTO_ICMP',
-  'INADDR_ANY', 'INADDR_LOOPBACK', 'MSG_DONTWAIT', 'MSG_NOSIGNAL',
-  'LINUX_REBOOT_MAGIC1', 'LINUX_REBOOT_MAGIC2', 'LINUX_REBOOT_CMD_POWER_OFF', 'LINUX_REBOOT_CMD_HALT',
-  'MS_RDONLY', 'MS_NOSUID', 'MS_NODEV', 'MS_NOEXEC', 'MS_REMOUNT', 'MS_BIND', 'MNT_FORCE', 'MNT_DETACH',
-  'POLLIN', 'POLLOUT', 'POLLERR', 'POLLHUP', 'POLLNVAL',
-  'EFD_CLOEXEC', 'EFD_NONBLOCK', 'EFD_SEMAPHORE',
-  'SIGHUP', 'SIGINT', 'SIGKILL', 'SIGPIPE', 'SIGTERM', 'SIGCHLD', 'SIGUSR1', 'SIGUSR2',
-  'IFF_UP', 'IFF_RUNNING', 'IFF_LOOPBACK', 'SIOCGIFFLAGS', 'SIOCSIFFLAGS', 'SIOCGIFINDEX', 'SIOCGIFNAME',
-  'IFNAMSIZ', 'FUTEX_WAIT', 'FUTEX_WAKE', 'FUTEX_PRIVATE_FLAG',
+/** The names k.constants offers: integer macros and enumerators of the probe's headers with these prefixes. */
+const CONSTANT_NAMES = new RegExp(`^(${[
+  // files, directories, descriptors
+  'O_', 'AT_', 'F_', 'FD_', 'SEEK_', 'S_I[FRWX]', 'S_IS[UGV]', 'STATX_', 'RENAME_', 'UTIME_', 'FALLOC_FL_',
+  'SPLICE_F_', 'LOCK_', 'RWF_', 'XATTR_', 'MS_', 'MNT_', 'UMOUNT_', 'MOUNT_ATTR_', 'MOVE_MOUNT_', 'FSMOUNT_',
+  'OPEN_TREE_', 'BLK', '\\w+_MAGIC\\d*$',
+  // waiting, events, time
+  'EPOLL', 'POLL', 'EFD_', 'TFD_', 'MFD_', 'IN_', 'GRND_', 'CLOCK_', 'TIMER_ABSTIME$', 'FUTEX_',
+  // memory
+  'PROT_', 'MAP_', 'MREMAP_', 'MADV_',
+  // sockets and network interfaces
+  'AF_', 'PF_', 'SOCK_', 'SOL_', 'SO_', 'SCM_', 'MSG_', 'SHUT_', 'IPPROTO_', 'IP_', 'IPV6_', 'TCP_', 'INADDR_',
+  'NETLINK_', 'NLM_F_', 'RTM_', 'RTMGRP_', 'IFF_', 'IFNAMSIZ$', 'SIOC', 'FIO', 'TIOC',
+  // processes and signals
+  'SIG[A-Z0-9]+$', 'SA_', 'W(NOHANG|UNTRACED|STOPPED|EXITED|CONTINUED|NOWAIT)$', 'P_(ALL|PID|PGID|PIDFD)$',
+  'CLONE_', 'PR_', 'RLIMIT_', 'RUSAGE_', 'PRIO_', 'LINUX_REBOOT_',
+].join('|')})`)
+
+/** Constants the API and its documentation rely on: the build fails without any of them. */
+const REQUIRED_CONSTANTS = [
+  'O_RDONLY', 'O_WRONLY', 'O_RDWR', 'O_CREAT', 'O_EXCL', 'O_TRUNC', 'O_APPEND', 'O_NONBLOCK', 'O_DIRECTORY',
+  'O_CLOEXEC', 'AT_FDCWD', 'AT_REMOVEDIR', 'F_GETFD', 'F_SETFL', 'F_SETPIPE_SZ', 'FD_CLOEXEC', 'S_IFMT', 'S_IFREG',
+  'S_IFDIR', 'SEEK_SET', 'SEEK_END', 'EPOLL_CTL_ADD', 'EPOLLIN', 'CLOCK_MONOTONIC', 'CLOCK_REALTIME', 'MAP_SHARED',
+  'AF_INET', 'AF_INET6', 'AF_UNIX', 'SOCK_STREAM', 'SOCK_DGRAM', 'SOCK_NONBLOCK', 'SOCK_CLOEXEC', 'SOL_SOCKET',
+  'SO_REUSEADDR', 'SO_RCVTIMEO', 'IPPROTO_TCP', 'TCP_NODELAY', 'INADDR_LOOPBACK', 'MSG_DONTWAIT', 'SHUT_WR',
+  'IFF_UP', 'SIOCGIFNAME', 'SIOCGIFFLAGS', 'SIOCSIFFLAGS', 'IFNAMSIZ', 'FIONREAD', 'POLLIN', 'EFD_NONBLOCK',
+  'GRND_NONBLOCK', 'MS_RDONLY', 'MNT_DETACH', 'SIGKILL', 'WNOHANG', 'LINUX_REBOOT_CMD_POWER_OFF',
+  'PROC_SUPER_MAGIC', 'RAMFS_MAGIC', 'EXT4_SUPER_MAGIC', 'MSDOS_SUPER_MAGIC', 'SYSFS_MAGIC', 'FUTEX_WAIT',
 ]
 
 /** Structs users read or write, with the fields the API exposes; `name[]` marks a flexible array member. */
@@ -187,6 +204,8 @@ const STRUCTS: Record<string, { c: string, fields: string[] }> = {
   utsname: { c: 'struct new_utsname', fields: ['sysname', 'nodename', 'release', 'version', 'machine',
     'domainname'] },
   ifreq: { c: 'struct ifreq', fields: ['ifr_name', 'ifr_flags', 'ifr_ifindex'] },
+  statfs64: { c: 'struct statfs64', fields: ['f_type', 'f_bsize', 'f_blocks', 'f_bfree', 'f_bavail', 'f_files',
+    'f_ffree', 'f_namelen', 'f_frsize', 'f_flags'] },
 }
 
 /**
@@ -195,9 +214,10 @@ const STRUCTS: Record<string, { c: string, fields: string[] }> = {
  */
 const INTERNAL_DEFINITIONS: { header: string, pattern: RegExp }[] = [
   { header: 'include/linux/dirent.h', pattern: /struct linux_dirent64 \{[\s\S]*?\};/g },
-  { header: 'include/linux/socket.h', pattern: /^#define (AF|PF|SOL|MSG)_\w+\s+[^/\n]+/gm },
-  { header: 'include/linux/net.h', pattern: /enum sock_type \{[\s\S]*?\};|^#define SOCK_(CLOEXEC|NONBLOCK)\s.*$/gm },
-  { header: 'include/linux/fs.h', pattern: /^#define (MNT_FORCE|MNT_DETACH|UMOUNT_NOFOLLOW)\s+\w+/gm },
+  { header: 'include/linux/socket.h', pattern: /^#define\s+(AF|PF|SOL|MSG|SCM)_\w+\s+[^/\n]+/gm },
+  { header: 'include/linux/net.h', pattern: /enum sock_(type|shutdown_cmd) \{[\s\S]*?\};|^#define\s+SOCK_(CLOEXEC|NONBLOCK)\s.*$/gm },
+  { header: 'include/linux/fs.h', pattern: /^#define\s+(MNT_FORCE|MNT_DETACH|UMOUNT_NOFOLLOW)\s+\w+/gm },
+  { header: 'include/linux/stat.h', pattern: /^#define\s+UTIME_(NOW|OMIT)\s.*$/gm },
 ]
 
 function internalDefinitions(srcTree: string): string {
@@ -209,7 +229,22 @@ function internalDefinitions(srcTree: string): string {
   }).join('\n')
 }
 
-function probeSource(srcTree: string): string {
+/** What the probe includes: the uapi headers and the internal definitions. */
+function probePrelude(srcTree: string): string {
+  return [
+    // The user ABI here is time64 (the syscall table is the time64 one): SO_RCVTIMEO and
+    // friends, which test sizeof(time_t), must come out as their _NEW values.
+    'typedef long long time_t;',
+    // What the ioctl numbers of linux/fs.h (BLKGETSIZE64, ...) take the size of.
+    'typedef __SIZE_TYPE__ size_t;',
+    ...PROBE_HEADERS.map((h) => `#include <${h}>`),
+    internalDefinitions(srcTree),
+    '',
+  ].join('\n')
+}
+
+/** The probe: tables of the constants' values and of the structs' layouts. */
+function probeSource(constants: readonly string[]): string {
   const kind = (expr: string): string =>
     `_Generic((${expr}), signed char: 1, short: 1, int: 1, long: 1, long long: 1, unsigned char: 2, ` +
     'unsigned short: 2, unsigned int: 2, unsigned long: 2, unsigned long long: 2, char: 1, default: 0)'
@@ -219,13 +254,12 @@ function probeSource(srcTree: string): string {
     return `{ "${name}", "${f}", __builtin_offsetof(${s.c}, ${f}), ${size}, ${kind(`((${s.c} *)0)->${f}`)} },`
   }))
   return [
-    ...PROBE_HEADERS.map((h) => `#include <${h}>`),
-    internalDefinitions(srcTree),
+    '#include "probe-prelude.h"',
     'struct probe_constant { const char *name; long long value; };',
     'struct probe_field { const char *type; const char *field; unsigned offset, size; int kind; };',
     'struct probe_struct { const char *type; unsigned size; };',
     '__attribute__((used)) const struct probe_constant probe_constants[] = {',
-    ...CONSTANTS.map((c) => `\t{ "${c}", (long long)(${c}) },`),
+    ...constants.map((c) => `\t{ "${c}", (long long)(${c}) },`),
     '\t{ 0, 0 } };',
     '__attribute__((used)) const struct probe_field probe_fields[] = {',
     ...fields.map((f) => `\t${f}`),
@@ -237,19 +271,68 @@ function probeSource(srcTree: string): string {
   ].join('\n')
 }
 
+/** The constants k.constants offers: the prelude's object-like macros and enumerators named as CONSTANT_NAMES says. */
+function constantCandidates(clangArgs: readonly string[], prelude: string, preludeText: string): string[] {
+  const result = spawnSync(llvmTool('clang'), [...clangArgs, '-E', '-dM', prelude], { encoding: 'utf8', maxBuffer: 64 << 20 })
+  if (result.status !== 0) throw new Error(`api-data: preprocessing the probe failed:\n${result.stderr}`)
+  // "#define NAME body": a function-like macro has "(" right after its name.
+  const names = [...result.stdout.matchAll(/^#define (\w+) /gm)].map((m) => m[1] ?? '')
+  for (const body of preludeText.matchAll(/\benum \w+ \{([^}]*)\}/g)) {
+    names.push(...[...(body[1] ?? '').matchAll(/^\s*(\w+)\s*(?:=[^,\n]*)?,?\s*(?:\/\*.*)?$/gm)].map((m) => m[1] ?? ''))
+  }
+  return [...new Set(names.filter((n) => CONSTANT_NAMES.test(n)))].sort()
+}
+
+/** Rounds of checking before giving up: errors of one kind can hide others until the first are gone. */
+const MAX_CHECK_ROUNDS = 4
+
+/**
+ * The candidates that are integer constant expressions: each is checked as the
+ * initializer of a variable of its own, so every rejection (macros that are types,
+ * strings, initializers or pointers) shows at once and names its line. Any other
+ * error stops the generator.
+ */
+function integerConstants(clangArgs: readonly string[], dir: string, candidates: readonly string[]): string[] {
+  const check = path.join(dir, 'check.c')
+  let constants = [...candidates]
+  for (let round = 1; ; round++) {
+    const first = 2
+    writeFileSync(check, ['#include "probe-prelude.h"',
+      ...constants.map((c, i) => `static const long long probe_check_${i} = (long long)(${c});`), ''].join('\n'))
+    const result = spawnSync(llvmTool('clang'), [...clangArgs, '-fsyntax-only', '-ferror-limit=0', '-Wno-unused', check],
+      { encoding: 'utf8', maxBuffer: 64 << 20 })
+    if (result.status === 0) return constants
+    const rejected = new Set<string>()
+    let other = false
+    for (const m of result.stderr.matchAll(/^(.*?):(\d+):\d+: error: /gm)) {
+      const constant = path.basename(m[1] ?? '') === 'check.c' ? constants[Number(m[2]) - first] : undefined
+      if (constant === undefined) other = true
+      else rejected.add(constant)
+    }
+    if (other || rejected.size === 0 || round === MAX_CHECK_ROUNDS) {
+      throw new Error(`api-data: the constants probe does not compile:\n${result.stderr}`)
+    }
+    constants = constants.filter((c) => !rejected.has(c))
+  }
+}
+
 /** Compile the probe against the installed uapi headers and read its tables back. */
 async function measure(srcTree: string, uapiInclude: string): Promise<Pick<KernelData, 'constants' | 'structs'>> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'uklkl-probe-'))
   try {
+    const prelude = path.join(tmp, 'probe-prelude.h')
     const source = path.join(tmp, 'probe.c')
     const wasm = path.join(tmp, 'probe.wasm')
-    writeFileSync(source, probeSource(srcTree))
+    const preludeText = probePrelude(srcTree)
+    writeFileSync(prelude, preludeText)
     // linux/if.h takes struct sockaddr from the C library's sys/socket.h: give it the POSIX one.
     mkdirSync(path.join(tmp, 'sys'))
     writeFileSync(path.join(tmp, 'sys/socket.h'),
       '#include <linux/socket.h>\nstruct sockaddr { __kernel_sa_family_t sa_family; char sa_data[14]; };\n')
-    execFileSync(llvmTool('clang'), ['--target=wasm32', '-O1', '-nostdlibinc', '-Wno-macro-redefined', `-I${uapiInclude}`, `-I${tmp}`, '-c', source,
-      '-o', `${wasm}.o`], { stdio: ['ignore', 'inherit', 'inherit'] })
+    const clangArgs = ['--target=wasm32', '-O1', '-nostdlibinc', '-Wno-macro-redefined', `-I${uapiInclude}`, `-I${tmp}`]
+    const names = integerConstants(clangArgs, tmp, constantCandidates(clangArgs, prelude, preludeText))
+    writeFileSync(source, probeSource(names))
+    execFileSync(llvmTool('clang'), [...clangArgs, '-c', source, '-o', `${wasm}.o`], { stdio: ['ignore', 'inherit', 'inherit'] })
     execFileSync(llvmTool('wasm-ld'), ['--no-entry', '--export=probe_constants', '--export=probe_fields',
       '--export=probe_structs', `${wasm}.o`, '-o', wasm])
     const { instance } = await WebAssembly.instantiate(readFileSync(wasm))
@@ -261,7 +344,13 @@ async function measure(srcTree: string, uapiInclude: string): Promise<Pick<Kerne
 
     const constants: Record<string, number> = {}
     for (let p = table('probe_constants'); view.getUint32(p, true) !== 0; p += 16) {
-      constants[cstr(view.getUint32(p, true))] = Number(view.getBigInt64(p + 8, true))
+      const value = view.getBigInt64(p + 8, true)
+      // A JS number holds it exactly, or it is left out.
+      if (BigInt(Number(value)) === value) constants[cstr(view.getUint32(p, true))] = Number(value)
+    }
+    const missing = REQUIRED_CONSTANTS.filter((c) => constants[c] === undefined)
+    if (missing.length > 0) {
+      throw new Error(`api-data: required constants missing (of ${names.length} measured): ${missing.join(', ')}`)
     }
     const structs: Record<string, StructLayout> = {}
     for (let p = table('probe_structs'); view.getUint32(p, true) !== 0; p += 8) {
@@ -294,15 +383,39 @@ export interface KernelDataInputs {
   archSources: readonly string[]
 }
 
+/**
+ * Where the syscalls whose syscalls.h prototypes leave the parameters unnamed
+ * (the socket calls, rt_sigaction, ...) are defined: their SYSCALL_DEFINEs name them.
+ */
+const DEFINITION_SOURCES = ['net/socket.c', 'kernel/signal.c', 'kernel/fork.c', 'fs/aio.c', 'fs/select.c']
+
+/**
+ * Give unnamed arguments (argN) the names of the syscall's definition, when it has
+ * as many parameters; the types stay the prototype's. Of several definitions under
+ * #ifdef, the last (the generic one, for an arch like ours) wins.
+ */
+export function nameArguments(syscalls: SyscallInfo[], definitions: ReadonlyMap<string, string>): SyscallInfo[] {
+  return syscalls.map((syscall) => {
+    const params = definitions.get(syscall.entry)
+    if (params === undefined || !syscall.args.some((a) => /^arg\d+$/.test(a.name))) return syscall
+    const named = parseArgs(params)
+    if (named.length !== syscall.args.length) return syscall
+    return { ...syscall, args: syscall.args.map((a, i) => ({ ...a, name: named[i]?.name ?? a.name })) }
+  })
+}
+
 export async function generateKernelData(inputs: KernelDataInputs): Promise<KernelData> {
   const read = (file: string): string => readFileSync(file, 'utf8')
   const prototypes = parsePrototypes(read(path.join(inputs.srcTree, 'include/linux/syscalls.h')))
   for (const file of inputs.archSources) {
     for (const [entry, params] of parseDefinitions(read(file))) if (!prototypes.has(entry)) prototypes.set(entry, params)
   }
+  const definitions = new Map(DEFINITION_SOURCES.flatMap((file) => [...parseDefinitions(read(path.join(inputs.srcTree, file)))]))
   return {
     kernelVersion: inputs.kernelVersion,
-    syscalls: syscallTable(read(inputs.unistdH), read(inputs.syscallTableH), prototypes),
+    // The overlay's copy: the header this image was compiled with.
+    exports: parseHostOpsHeader(read(path.join(inputs.srcTree, 'arch/wasm/host/host-ops.h'))).exports.map((e) => e.name),
+    syscalls: nameArguments(syscallTable(read(inputs.unistdH), read(inputs.syscallTableH), prototypes), definitions),
     errno: parseErrno(
       read(path.join(inputs.uapiInclude, 'asm-generic/errno-base.h')),
       read(path.join(inputs.uapiInclude, 'asm-generic/errno.h')),

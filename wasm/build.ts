@@ -16,11 +16,14 @@
  * first and the map file is checked for the layout it relies on); check that
  * every import is a host op; run the shared finishing step of scripts/
  * (preemption fuel + asyncify + optimize); generate the API's data
- * (wasm/api-data.ts) from the built tree.
+ * (wasm/api-data.ts) from the built tree; write the API's TypeScript types
+ * (wasm/api-types.ts) into src/generated/.
  *
- * The result is cached by a hash of every input (tarball, overlay, patches,
- * the host-ops boundary, scripts/, this file, the toolchain version, the
- * config name): an unchanged rerun copies the cached result in seconds.
+ * The image is cached by a hash of every input that goes into it (tarball,
+ * overlay, patches, the host-ops boundary, scripts/, this file, the toolchain
+ * version, the config name), its data by that plus the data's generator: an
+ * unchanged rerun copies the cached result in seconds, and a change to the
+ * data's generator alone re-runs the probe, not the finishing step.
  *
  * Limits: needs Debian's packages (apt) and about 3 GB in the cache; the
  * finishing step takes minutes and ~2 GB of memory for the default config.
@@ -35,7 +38,9 @@ import { fileURLToPath } from 'node:url'
 import { finishModule } from '../scripts/build-wasm.js'
 import { InputHash, cacheDir } from '../scripts/cache.js'
 import { LLVM_MAJOR, ensureToolchain, llvmTool, wasmBuiltinsArchive } from '../scripts/toolchain.js'
+import { LINKER_EXPORTS, parseHostOpsHeader } from '../src/host-ops/header.js'
 import { generateKernelData } from './api-data.js'
+import { writeApiTypes } from './api-types.js'
 
 const TARBALL = '/usr/src/linux-source-6.12.tar.xz'
 const TARBALL_PACKAGE = 'linux-source-6.12'
@@ -51,14 +56,20 @@ const overlayDir = join(repo, 'wasm', 'arch', 'wasm')
 const patchDir = join(repo, 'wasm', 'patches')
 const hostOpsFiles = ['host-ops.h', 'host-entry.c', 'host-selftest.c'].map((f) => join(repo, 'src', 'host-ops', f))
 const outDir = join(repo, 'build')
-/* What the build reads besides the kernel tree: the key covers all of it. */
-const buildInputs = {
+/*
+ * The cache has two keys. The image (lkl.wasm, lkl.json) is keyed by what goes
+ * into it: the tarball, the overlay, the patches, the host-ops boundary, scripts/
+ * (the finishing step) and this file. Its data (kernel-data.json) is keyed by
+ * that plus its generator, so that changing the generator re-runs only the probe
+ * (seconds), never the finishing step (minutes). The TypeScript types generated
+ * from the data (wasm/api-types.ts) are not cached: they are rewritten on every
+ * run, from build/kernel-data.json.
+ */
+const imageInputs = {
   trees: [overlayDir, patchDir, join(repo, 'scripts')],
-  files: [
-    ...hostOpsFiles, join(repo, 'src', 'host-ops', 'suspending.json'), join(repo, 'src', 'kernel-data.ts'),
-    fileURLToPath(import.meta.url), join(repo, 'wasm', 'api-data.ts'),
-  ],
+  files: [...hostOpsFiles, join(repo, 'src', 'host-ops', 'suspending.json'), fileURLToPath(import.meta.url)],
 }
+const dataInputs = [join(repo, 'wasm', 'api-data.ts'), join(repo, 'src', 'kernel-data.ts'), join(repo, 'src', 'host-ops', 'header.ts')]
 
 interface Options {
   config: string
@@ -352,13 +363,11 @@ function checkLayout(map: string): void {
   }
 }
 
-/* The exports host-ops.h's "kernel exports" section promises. */
-const REQUIRED_EXPORTS = [
-  'memory', '__stack_pointer', '__heap_base', 'host_entry', 'kernel_start', 'kernel_syscall',
-  'kernel_new_thread_group', 'kernel_halt', 'kernel_is_running', 'kernel_trigger_irq',
-  'kernel_get_free_irq', 'kernel_put_irq', 'host_selftest_mutex', 'host_selftest_semaphore',
-  'host_selftest_join',
-]
+/** Every export host-ops.h declares, and the linker's: the host drives the kernel through them. */
+function requiredExports(): string[] {
+  const header = parseHostOpsHeader(readFileSync(join(repo, 'src', 'host-ops', 'host-ops.h'), 'utf8'))
+  return [...LINKER_EXPORTS, ...header.exports.map((e) => e.name)]
+}
 
 /** Every import must be a host op, and every export the host drives must be there. */
 function checkModule(bytes: Uint8Array<ArrayBuffer>): { imports: number; exports: string[] } {
@@ -367,26 +376,30 @@ function checkModule(bytes: Uint8Array<ArrayBuffer>): { imports: number; exports
   const stray = imports.filter((i) => i.module !== 'host' || i.kind !== 'function')
   if (stray.length) fail(`imports that are not host ops: ${stray.map((i) => `${i.module}.${i.name}`).join(', ')}`)
   const exports = WebAssembly.Module.exports(mod).map((e) => e.name)
-  const absent = REQUIRED_EXPORTS.filter((e) => !exports.includes(e))
+  const absent = requiredExports().filter((e) => !exports.includes(e))
   if (absent.length) fail(`missing exports: ${absent.join(', ')}`)
   return { imports: imports.length, exports }
 }
 
-const OUTPUTS = ['lkl.wasm', 'kernel-data.json', 'lkl.json']
-/* Cached results kept besides the newest (each is ~15 MB). */
+/* The image's files, cached under its key; the data's, under a folder of it named by the data key. */
+const IMAGE_OUTPUTS = ['lkl.wasm', 'lkl.json']
+const DATA_OUTPUT = 'kernel-data.json'
+/* Cached results kept besides the newest (each image is ~15 MB; data ~0.1 MB). */
 const KEEP_OUTPUTS = 4
 
-/** Drop all but the newest cached results. */
-function pruneOutputs(outRoot: string): void {
+/** Drop all but the newest entries of a cache folder (entries whose name passes keep). */
+function pruneOutputs(outRoot: string, keep: (name: string) => boolean = () => true): void {
   const entries = readdirSync(outRoot)
+    .filter(keep)
     .map((name) => ({ name, mtime: statSync(join(outRoot, name)).mtimeMs }))
     .sort((a, b) => b.mtime - a.mtime)
   for (const old of entries.slice(KEEP_OUTPUTS)) rmSync(join(outRoot, old.name), { recursive: true, force: true })
 }
 
-function publish(cached: string): void {
+function publish(cachedImage: string, cachedData: string): void {
   mkdirSync(outDir, { recursive: true })
-  for (const f of OUTPUTS) copyFileSync(join(cached, f), join(outDir, f))
+  for (const f of IMAGE_OUTPUTS) copyFileSync(join(cachedImage, f), join(outDir, f))
+  copyFileSync(join(cachedData, DATA_OUTPUT), join(outDir, DATA_OUTPUT))
 }
 
 /**
@@ -425,12 +438,68 @@ async function lockCache(kernelCache: string): Promise<void> {
   }
 }
 
+/** The defconfig file of a config name: "default" is arch/wasm/configs/defconfig. */
+function defconfigName(config: string): string {
+  return config === 'default' ? 'defconfig' : `${config}_defconfig`
+}
+
+interface Tree {
+  /** The patched kernel source with the current overlay. */
+  src: string
+  /** Its configured build folder (O=). */
+  build: string
+  kernelVersion: string
+}
+
+/** Extract and patch the source if needed, overlay arch/wasm, and configure the build folder. */
+function prepareTree(kernelCache: string, treeId: string, patches: string[], config: string, debianPackage: string): Tree {
+  const defconfig = defconfigName(config)
+  const src = prepareSource(join(kernelCache, 'src'), treeId, patches)
+  const changed = overlay(src)
+  log(`overlay: ${changed} file(s) changed in arch/wasm`)
+  const kernelVersion = capture('make', ['-s', '-C', src, 'kernelversion']).trim()
+  log(`Linux ${kernelVersion} (Debian ${TARBALL_PACKAGE} ${debianPackage}), config ${defconfig}`)
+
+  const build = join(kernelCache, 'build', `${treeId}-${config}`)
+  mkdirSync(build, { recursive: true })
+  const configStamp = join(build, '.uklkl-defconfig')
+  const defconfigHash = new InputHash().file(join(overlayDir, 'configs', defconfig)).key()
+  if (!existsSync(join(build, '.config')) || !existsSync(configStamp) ||
+      readFileSync(configStamp, 'utf8') !== defconfigHash) {
+    log(`configuring from ${defconfig}`)
+    run('make', [...makeArgs(src, build), defconfig])
+    writeFileSync(configStamp, defconfigHash)
+  }
+  return { src, build, kernelVersion }
+}
+
+/** kernel-data.json from a built tree (its generated syscall headers and installed uapi), into cachedData. */
+async function generateData(tree: Tree, cachedData: string): Promise<void> {
+  log('generating kernel-data.json')
+  const data = await generateKernelData({
+    kernelVersion: tree.kernelVersion,
+    srcTree: tree.src,
+    unistdH: join(tree.build, 'arch/wasm/include/generated/uapi/asm/unistd_32.h'),
+    syscallTableH: join(tree.build, 'arch/wasm/include/generated/asm/syscall_table_32.h'),
+    uapiInclude: join(tree.build, 'usr/include'),
+    archSources: listFiles(join(overlayDir, 'kernel')).filter((f) => f.endsWith('.c')),
+  })
+  mkdirSync(cachedData, { recursive: true })
+  writeFileSync(join(cachedData, DATA_OUTPUT), `${JSON.stringify(data)}\n`)
+}
+
+/** The TypeScript types of the published data (src/generated/, compiled with the package). */
+function generateTypes(): void {
+  const file = writeApiTypes(join(outDir, DATA_OUTPUT))
+  log(`${relative(repo, file.path)} ${file.changed ? 'written' : 'unchanged'}`)
+}
+
 async function main(): Promise<void> {
   const t0 = Date.now()
   const opts = parseArgs(process.argv.slice(2))
   const clangVersion = ensureToolchain(true)
 
-  const defconfig = opts.config === 'default' ? 'defconfig' : `${opts.config}_defconfig`
+  const defconfig = defconfigName(opts.config)
   if (!existsSync(join(overlayDir, 'configs', defconfig))) fail(`no arch/wasm/configs/${defconfig}`)
 
   const debianPackage = capture('dpkg-query', ['-W', '-f=${Version}', TARBALL_PACKAGE]).trim()
@@ -445,37 +514,35 @@ async function main(): Promise<void> {
   for (const p of patches) treeHash.file(p)
   const treeId = treeHash.key().slice(0, 16)
   const key = new InputHash().text('tarball', tarballId).text('toolchain', toolchain).text('config', opts.config)
-  for (const t of buildInputs.trees) key.tree(t)
-  for (const f of buildInputs.files) key.file(f)
+  for (const t of imageInputs.trees) key.tree(t)
+  for (const f of imageInputs.files) key.file(f)
   const cacheKey = key.key()
+  const dataKey = new InputHash().text('image', cacheKey)
+  for (const f of dataInputs) dataKey.file(f)
 
   const kernelCache = cacheDir('kernel')
   await lockCache(kernelCache)
   const cached = join(kernelCache, 'out', cacheKey)
-  if (!opts.force && OUTPUTS.every((f) => existsSync(join(cached, f)))) {
-    publish(cached)
+  const cachedData = join(cached, `data-${dataKey.key()}`)
+  if (!opts.force && IMAGE_OUTPUTS.every((f) => existsSync(join(cached, f)))) {
+    if (!existsSync(join(cachedData, DATA_OUTPUT))) {
+      log(`image unchanged (${cacheKey}), its data generator changed: regenerating the data only`)
+      const tree = prepareTree(kernelCache, treeId, patches, opts.config, debianPackage)
+      // The data reads the generated syscall headers and the installed uapi, nothing the image step builds.
+      await make(tree.src, tree.build, ['asm-generic', 'headers_install'], join(tree.build, 'make-data.log'), false)
+      await generateData(tree, cachedData)
+      pruneOutputs(cached, (name) => name.startsWith('data-'))
+    }
+    publish(cached, cachedData)
+    generateTypes()
     const facts = JSON.parse(readFileSync(join(cached, 'lkl.json'), 'utf8')) as Facts
-    log(`unchanged inputs (${cacheKey}): Linux ${facts.kernelVersion}, ${facts.wasmBytes} bytes -> build/lkl.wasm ` +
+    log(`unchanged image (${cacheKey}): Linux ${facts.kernelVersion}, ${facts.wasmBytes} bytes -> build/lkl.wasm ` +
       `in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
     return
   }
 
-  const src = prepareSource(join(kernelCache, 'src'), treeId, patches)
-  const changed = overlay(src)
-  log(`overlay: ${changed} file(s) changed in arch/wasm`)
-  const kernelVersion = capture('make', ['-s', '-C', src, 'kernelversion']).trim()
-  log(`Linux ${kernelVersion} (Debian ${TARBALL_PACKAGE} ${debianPackage}), config ${defconfig}`)
-
-  const build = join(kernelCache, 'build', `${treeId}-${opts.config}`)
-  mkdirSync(build, { recursive: true })
-  const configStamp = join(build, '.uklkl-defconfig')
-  const defconfigHash = new InputHash().file(join(overlayDir, 'configs', defconfig)).key()
-  if (!existsSync(join(build, '.config')) || !existsSync(configStamp) ||
-      readFileSync(configStamp, 'utf8') !== defconfigHash) {
-    log(`configuring from ${defconfig}`)
-    run('make', [...makeArgs(src, build), defconfig])
-    writeFileSync(configStamp, defconfigHash)
-  }
+  const tree = prepareTree(kernelCache, treeId, patches, opts.config, debianPackage)
+  const { src, build, kernelVersion } = tree
 
   const tMake = Date.now()
   await make(src, build, ['wasm_archives', 'headers_install'], join(build, 'make.log'), opts.keepGoing)
@@ -502,16 +569,7 @@ async function main(): Promise<void> {
   writeFileSync(join(cached, 'lkl.wasm'), finished.bytes)
   const finishSeconds = (Date.now() - tFinish) / 1000
 
-  log('generating kernel-data.json')
-  const data = await generateKernelData({
-    kernelVersion,
-    srcTree: src,
-    unistdH: join(build, 'arch/wasm/include/generated/uapi/asm/unistd_32.h'),
-    syscallTableH: join(build, 'arch/wasm/include/generated/asm/syscall_table_32.h'),
-    uapiInclude: join(build, 'usr/include'),
-    archSources: listFiles(join(overlayDir, 'kernel')).filter((f) => f.endsWith('.c')),
-  })
-  writeFileSync(join(cached, 'kernel-data.json'), `${JSON.stringify(data)}\n`)
+  await generateData(tree, cachedData)
 
   const facts: Facts = {
     kernelVersion,
@@ -536,7 +594,8 @@ async function main(): Promise<void> {
     builtAt: new Date().toISOString(),
   }
   writeFileSync(join(cached, 'lkl.json'), `${JSON.stringify(facts, null, 2)}\n`)
-  publish(cached)
+  publish(cached, cachedData)
+  generateTypes()
   pruneOutputs(join(kernelCache, 'out'))
   log(`Linux ${kernelVersion}: build/lkl.wasm ${facts.wasmBytes} bytes (linked ${linkedBytes.length}), ` +
     `${imports} host imports; make ${makeSeconds.toFixed(0)} s, link ${linkSeconds.toFixed(1)} s, ` +

@@ -127,6 +127,24 @@ HOST_OP(void, mem_free, (void *addr));
 HOST_OP(void *, page_alloc, (unsigned long size));
 /* Free pages from page_alloc; size must be the size they were allocated with. */
 HOST_OP(void, page_free, (void *addr, unsigned long size));
+/*
+ * The user arena: the region where the host stages syscall arguments (the
+ * argument block, strings, buffers), and the only memory the kernel accepts
+ * user pointers into. Returns its start and stores its size in *size; both
+ * page-aligned, outside every other allocation, fixed for the instance's
+ * life. NULL (and *size 0) when the host has none. The kernel asks once, at boot.
+ */
+HOST_OP(void *, user_memory, (unsigned long *size));
+
+/* ---- entropy --------------------------------------------------------------- */
+
+/*
+ * Fill buf with len random bytes; buf stays the caller's. Never fails. Returns
+ * 0 when the bytes come from the host's cryptographic RNG, 1 when the host was
+ * given a seed: the bytes are then a deterministic stream of that seed, the
+ * same on every run (for reproducible runs, not for secrets).
+ */
+HOST_OP(int, random, (void *buf, unsigned long len));
 
 /* ---- time and timers ------------------------------------------------------- */
 
@@ -178,9 +196,19 @@ static inline void host_jmp_buf_set(struct host_jmp_buf *jb, void (*f)(void))
 
 /*
  * Called by the preemption instrumentation when its fuel runs out: the host reads
- * the clock and, if the tick says so, switches to another thread.
+ * the clock and, if the tick says so, switches to another thread. It also checks
+ * the soft-lockup watchdog (see watchdog_tick).
  */
 HOST_OP_SUSPENDS(void, preempt_tick, (void));
+/*
+ * Called by the watchdog instrumentation of loops that cannot block (asyncify
+ * leaves them alone, so they get no preempt_tick) when their own fuel,
+ * uklkl_watchdog_fuel, runs out: the host refills it and checks the soft-lockup
+ * watchdog. Never switches threads. When a kernel task has held the CPU past
+ * the watchdog's bound (kernel_soft_lockup), the runtime ends with a
+ * soft-lockup error and the op does not return.
+ */
+HOST_OP(void, watchdog_tick, (void));
 /* Let every other runnable thread of the same or higher priority run first. */
 HOST_OP_SUSPENDS(void, yield, (void));
 
@@ -189,7 +217,8 @@ HOST_OP_SUSPENDS(void, yield, (void));
  * Besides the functions below, a module built by scripts/build-wasm.ts exports
  * memory, __stack_pointer and __heap_base (linker), asyncify_* (asyncify) and,
  * when instrumented for preemption, the fuel counter uklkl_fuel, which the host
- * refills on every preempt_tick.
+ * refills on every preempt_tick (and uklkl_watchdog_fuel, refilled on every
+ * watchdog_tick, when loops that cannot block are instrumented too).
  */
 
 /*
@@ -269,5 +298,15 @@ int lkl_trigger_irq(int irq) __attribute__((export_name("kernel_trigger_irq")));
  */
 int lkl_get_free_irq(const char *user) __attribute__((export_name("kernel_get_free_irq")));
 void lkl_put_irq(int irq, const char *user) __attribute__((export_name("kernel_put_irq")));
+/*
+ * kernel_soft_lockup: the host's soft-lockup watchdog asks with its bound. 0
+ * unless a task has held the CPU for more than bound_ms without a switch
+ * since boot completed (boot and halt are not watched); then it writes a report
+ * into buf (at most len bytes, NUL-terminated) and returns its length: a line
+ * "pid held_ms comm" for the holder, then a line "pid state comm" per task
+ * (state as in /proc: R, S, D, ...). It only reads kernel state: any thread
+ * may call it, without the CPU, even from inside a host op.
+ */
+int lkl_soft_lockup(int bound_ms, char *buf, int len) __attribute__((export_name("kernel_soft_lockup")));
 
 #endif /* UKLKL_HOST_OPS_H */

@@ -5,6 +5,8 @@
  *
  * HostOps has one member per op of host-ops.h, family by family;
  * test/host-ops-boundary.test.ts checks that the two (and suspending.json) agree.
+ * The runtime it returns is a HostRuntime; the API layer holds it as the narrow
+ * Runtime of runtime.ts.
  */
 import { UklklError } from '../errors.js'
 import { Asyncify, type AsyncifyExports, hasAsyncify } from '../sched/asyncify.js'
@@ -13,20 +15,29 @@ import { Scheduler, type SchedulerOptions } from '../sched/scheduler.js'
 import { Console, type ConsoleOps, consoleOps } from './console.js'
 import { HostContext } from './context.js'
 import { Handles } from './handles.js'
+import { LINKER_EXPORTS } from './header.js'
 import { type IomemOps, type MmioDevice, iomemOps } from './iomem.js'
 import { type JumpOps, jumpOps } from './jump.js'
 import { type MemoryOps, memoryOps } from './memory.js'
-import { type PreemptOps, preemptOps } from './preempt.js'
+import { type PreemptBinding, type PreemptOps, WATCHDOG_FUEL, preemptOps } from './preempt.js'
+import { type RandomOps, type RandomSeed, randomOps } from './random.js'
+import type { CallOptions, GuestMemory, Runtime, RuntimeWorker } from './runtime.js'
 import { type MutexOps, type SemaphoreOps, mutexOps, semaphoreOps } from './sync.js'
 import { type ThreadOps, type TlsOps, threadOps, tlsOps } from './threads.js'
 import { type TimeOps, timeOps } from './time.js'
 import { traceOps } from './trace.js'
+import { UserArena, type UserMemoryOps, userMemoryOps } from './user-memory.js'
+import { REPORT_BYTES, type SoftLockupReport, SoftLockupWatchdog } from './watchdog.js'
 import suspendingImports from './suspending.json' with { type: 'json' }
 
 export type HostOps = ConsoleOps & SemaphoreOps & MutexOps & ThreadOps & TlsOps & MemoryOps
-  & TimeOps & IomemOps & JumpOps & PreemptOps
+  & TimeOps & IomemOps & JumpOps & PreemptOps & RandomOps & UserMemoryOps
 
 export type { MmioDevice } from './iomem.js'
+export type {
+  CallOptions, ConsoleText, GuestMemory, HeapStats, Runtime, RuntimeStats, RuntimeWorker,
+} from './runtime.js'
+export type { SchedulerOptions } from '../sched/scheduler.js'
 export { Console } from './console.js'
 
 /** The ops that may suspend (suspending.json, without the module name). */
@@ -56,7 +67,16 @@ function guardSyncOps(ops: HostOps, ctx: HostContext): HostOps {
   return guarded as unknown as HostOps
 }
 
-export function createHostOps(ctx: HostContext, devices: readonly MmioDevice[] = []): HostOps {
+/** What the random, user-memory and preemption families are made with (see HostOptions). */
+export interface HostOpsConfig {
+  seed?: RandomSeed | undefined
+  /** The instance's user arena once it exists. */
+  userArena?: () => UserArena | null
+  /** The instance's soft-lockup watchdog and watchdog fuel once they exist. */
+  preempt?: PreemptBinding
+}
+
+export function createHostOps(ctx: HostContext, devices: readonly MmioDevice[] = [], config: HostOpsConfig = {}): HostOps {
   const handles = new Handles(ctx)
   return guardSyncOps({
     ...consoleOps(ctx),
@@ -68,7 +88,9 @@ export function createHostOps(ctx: HostContext, devices: readonly MmioDevice[] =
     ...timeOps(ctx, handles),
     ...iomemOps(ctx, devices),
     ...jumpOps(ctx),
-    ...preemptOps(ctx),
+    ...preemptOps(ctx, config.preempt),
+    ...randomOps(ctx, config.seed),
+    ...userMemoryOps(ctx, config.userArena ?? (() => null)),
   }, ctx)
 }
 
@@ -79,45 +101,67 @@ export interface HostOptions {
   /** The tracing switch: every host op, as one line each. */
   trace?: (line: string) => void
   devices?: readonly MmioDevice[]
+  /** Makes the random op a deterministic stream of this seed (random.ts). */
+  seed?: RandomSeed | undefined
+  /**
+   * Reserve a user arena of this many bytes: syscall arguments are staged there
+   * (runtime.userMemory), and the user_memory op names it. Without it,
+   * userMemory is the heap and the op reports no arena.
+   */
+  userMemoryBytes?: number | undefined
+  /**
+   * The soft-lockup bound, ms: a module exporting kernel_soft_lockup (the kernel)
+   * whose CPU is held longer fails with a SoftLockupError (watchdog.ts). 0 or
+   * undefined: no watchdog.
+   */
+  softLockupMs?: number | undefined
 }
 
-export interface CallOptions {
-  name?: string
-  priority?: number
-  stackSize?: number
-  bufferSize?: number
-}
-
-/** A thread that runs one export after another, keeping its identity and TLS. */
-export interface Worker {
+/** A worker, with its fiber for tests of the runtime. */
+export interface Worker extends RuntimeWorker {
   readonly fiber: Fiber
-  call(exportName: string, args?: readonly number[]): Promise<unknown>
-  /** End the thread: its TLS destructors run in it, then it exits. */
-  retire(): Promise<void>
 }
 
-export interface HostRuntime {
+/** The whole runtime, for the runtime's own tests and tools; the API holds only its Runtime part. */
+export interface HostRuntime extends Runtime {
   readonly instance: WebAssembly.Instance
   readonly sched: Scheduler
   readonly console: Console
-  /** Run an export on a new fiber; resolves with what it returns. */
-  call(exportName: string, args?: readonly number[], options?: CallOptions): Promise<unknown>
-  /** A new worker thread, or null when there is no memory for its stack. */
   createWorker(options?: CallOptions): Worker | null
 }
 
-const REQUIRED_EXPORTS = ['memory', '__stack_pointer', '__heap_base', 'host_entry'] as const
+/** The exports instantiate() itself uses: the linker's, and host_entry (host-ops.h). */
+export const HOST_RUNTIME_EXPORTS: readonly string[] = [...LINKER_EXPORTS, 'host_entry']
+
+/** Guest memory on the runtime's heap, copied through fresh views (the memory may have grown). */
+function heapMemory(sched: Scheduler, memory: WebAssembly.Memory): GuestMemory {
+  return {
+    alloc: (size, align) => sched.heap.alloc(size, align),
+    free: (address) => {
+      if (sched.heap.free(address) < 0) throw new UklklError(`free of 0x${address.toString(16)}: not a live block`)
+    },
+    write: (address, bytes) => new Uint8Array(memory.buffer).set(bytes, address),
+    read: (address, into) => into.set(new Uint8Array(memory.buffer, address, into.length)),
+  }
+}
 
 /** Instantiate module against a fresh scheduler and host-ops table. */
 export async function instantiate(module: WebAssembly.Module, options: HostOptions = {}): Promise<HostRuntime> {
   const console = new Console(options.onConsole)
   const ctx = new HostContext(console)
   let sched: Scheduler | null = null
-  const ops = createHostOps(ctx, options.devices)
+  let userArena: UserArena | null = null
+  let watchdog: SoftLockupWatchdog | null = null
+  let watchdogFuel: WebAssembly.Global | null = null
+  const ops = createHostOps(ctx, options.devices, {
+    seed: options.seed,
+    userArena: () => userArena,
+    preempt: { watchdog: () => watchdog, watchdogFuel: () => watchdogFuel },
+  })
   const imports = options.trace === undefined ? ops : traceOps(ops, () => sched!, options.trace)
   const instance = await WebAssembly.instantiate(module, { host: imports as unknown as WebAssembly.ModuleImports })
   const exports = instance.exports
-  for (const name of REQUIRED_EXPORTS) {
+  for (const name of HOST_RUNTIME_EXPORTS) {
     if (!(name in exports)) throw new UklklError(`the module lacks the export ${name}: build it with scripts/build-wasm.ts`)
   }
   if (!hasAsyncify(exports)) throw new UklklError('the module is not asyncified: build it with scripts/build-wasm.ts')
@@ -132,6 +176,20 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
     hostEntry,
   }, options.scheduler)
   ctx.bind(sched, memory, hostEntry)
+  if (options.userMemoryBytes !== undefined) {
+    userArena = UserArena.reserve(sched.heap, memory, options.userMemoryBytes)
+    if (userArena === null) throw new UklklError(`no memory for a user arena of ${options.userMemoryBytes} bytes`)
+  }
+  watchdogFuel = (exports.uklkl_watchdog_fuel as WebAssembly.Global | undefined) ?? null
+  if (watchdogFuel !== null) watchdogFuel.value = WATCHDOG_FUEL
+  const report = exports.kernel_soft_lockup
+  if (options.softLockupMs !== undefined && options.softLockupMs > 0 && typeof report === 'function') {
+    const clock = sched
+    const scratch = clock.heap.alloc(REPORT_BYTES)
+    if (scratch === 0) throw new UklklError('no memory for the soft-lockup watchdog')
+    watchdog = new SoftLockupWatchdog(options.softLockupMs, report as SoftLockupReport, scratch,
+      (address, length) => new Uint8Array(memory.buffer, address, length).slice(), () => clock.now())
+  }
   const runtimeSched = sched
   const exported = (name: string): FiberRoot['fn'] => {
     const fn = exports[name]
@@ -148,6 +206,17 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
     instance,
     sched: runtimeSched,
     console,
+    userMemory: userArena ?? heapMemory(runtimeSched, memory),
+    stats: () => ({
+      liveFibers: runtimeSched.liveFibers,
+      heap: runtimeSched.heap.stats,
+      bufferHighWater: new Map(runtimeSched.bufferHighWater),
+    }),
+    get failure() {
+      return runtimeSched.failure
+    },
+    fail: (error) => runtimeSched.fail(error),
+    close: (reason) => runtimeSched.close(reason),
     async call(exportName, args = [], callOptions = {}) {
       return runtimeSched.call({ ...spawnOptions(callOptions, exportName), root: { fn: exported(exportName), args } })
     },

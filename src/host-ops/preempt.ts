@@ -1,21 +1,49 @@
 // SPDX-License-Identifier: MIT
 /**
- * preempt.ts - the preemption family: the fuel check's tick and cooperative yield.
+ * preempt.ts - the preemption family: the fuel check's tick, cooperative yield,
+ * and the watchdog's tick for loops that must not suspend.
+ *
+ * Both ticks consult the soft-lockup watchdog (watchdog.ts) when the instance
+ * has one; only preempt_tick may switch threads.
  */
 import type { HostContext } from './context.js'
+import type { SoftLockupWatchdog } from './watchdog.js'
 
 export interface PreemptOps {
   preempt_tick(): void
   yield(): void
+  watchdog_tick(): void
 }
 
-export function preemptOps(ctx: HostContext): PreemptOps {
+/** Loop iterations between two watchdog_tick calls: the host's cost is one call per refill. */
+export const WATCHDOG_FUEL = 1_000_000
+
+/** What the family reads once the instance exists: its watchdog and the watchdog's fuel counter. */
+export interface PreemptBinding {
+  watchdog(): SoftLockupWatchdog | null
+  watchdogFuel(): WebAssembly.Global | null
+}
+
+const UNBOUND: PreemptBinding = { watchdog: () => null, watchdogFuel: () => null }
+
+export function preemptOps(ctx: HostContext, binding: PreemptBinding = UNBOUND): PreemptOps {
   return {
     preempt_tick() {
-      ctx.sched.suspendable((fiber) => ctx.sched.preemptTick(fiber))
+      const watchdog = binding.watchdog()
+      // Reached from the watchdog's own call into the kernel: no check, and no switch.
+      if (watchdog?.checking === true) return
+      ctx.sched.suspendable((fiber) => {
+        watchdog?.check()
+        return ctx.sched.preemptTick(fiber)
+      })
     },
     yield() {
       ctx.sched.suspendable((fiber) => ctx.sched.yield(fiber))
+    },
+    watchdog_tick() {
+      const fuel = binding.watchdogFuel()
+      if (fuel !== null) fuel.value = WATCHDOG_FUEL
+      binding.watchdog()?.check()
     },
   }
 }

@@ -11,7 +11,8 @@
  *
  * Deadlock: idle, no timer armed, yet JS callers wait for fibers. Nothing can ever
  * wake those fibers (only fibers and timers wake fibers), so the runtime fails
- * with a DeadlockError listing each blocked fiber and what it waits on.
+ * with a DeadlockError listing each blocked fiber and what it waits on - unless
+ * the owner is stopping the runtime, whose close() will reject those callers.
  *
  * Limits: the loop keeps the JS thread until a fiber stops (see trampoline.ts);
  * an idle runtime with no waiting caller does not keep the process alive.
@@ -30,6 +31,8 @@ export interface EventLoopHooks {
   runFiber(fiber: Fiber): void
   /** JS callers waiting for a fiber. */
   callersWaiting(): number
+  /** The owner is ending the runtime (close() follows): blocked callers are expected, not a deadlock. */
+  stopping(): boolean
   blocked(): BlockedFiber[]
 }
 
@@ -118,7 +121,7 @@ export class EventLoop {
       if (this.#hooks.callersWaiting() === 0) this.#wakeTimer.unref()
       return
     }
-    if (this.#hooks.callersWaiting() === 0) return
+    if (this.#hooks.callersWaiting() === 0 || this.#hooks.stopping()) return
     this.#hooks.fail(new DeadlockError(this.#hooks.blocked()))
   }
 

@@ -99,6 +99,7 @@ export class Scheduler {
       fail: (error) => this.fail(error),
       runFiber: (fiber) => this.#switchTo(fiber),
       callersWaiting: () => this.#calls.waiting,
+      stopping: () => this.#teardown.stopping,
       blocked: () => this.#lifecycle.blocked(),
     })
     this.#teardown = new Teardown({
@@ -264,6 +265,11 @@ export class Scheduler {
   }
 
   // ---- teardown -------------------------------------------------------------------
+
+  /** The owner is ending the runtime: blocked callers wait for close(), they are not a deadlock. */
+  beginStop(): void {
+    this.#teardown.beginStop()
+  }
 
   /** Stop for good: pending calls fail with error, timers are dropped. */
   fail(error: Error): void {

@@ -25,6 +25,7 @@ export interface TeardownParts {
 export class Teardown {
   readonly #parts: TeardownParts
   #failure: Error | null = null
+  #stopping = false
 
   constructor(parts: TeardownParts) {
     this.#parts = parts
@@ -32,6 +33,20 @@ export class Teardown {
 
   get failure(): Error | null {
     return this.#failure
+  }
+
+  /** beginStop() was called: the owner is ending the runtime. */
+  get stopping(): boolean {
+    return this.#stopping
+  }
+
+  /**
+   * The owner is about to end the runtime (a kernel halting): fibers still
+   * blocked when the work runs out are left for close(), not reported as a
+   * deadlock, so their callers get close()'s error.
+   */
+  beginStop(): void {
+    this.#stopping = true
   }
 
   /** Stop for good: pending calls fail with error; nothing runs or wakes any more. */

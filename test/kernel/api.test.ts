@@ -1,52 +1,118 @@
 // SPDX-License-Identifier: MIT
-// The public API: k.sys for the whole table, LinuxError, the raw form, isolation, halt.
+// The public API: k.sys for the whole table, LinuxError, the raw form, structs and
+// constants, images checked against the generated types, isolation, halt.
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { KernelStoppedError, LinuxError, startKernel } from '../../src/index.js'
+import { type KernelData, KernelStoppedError, LinuxError, UklklError, loadKernelImage, startKernel } from '../../src/index.js'
+
+const BUILD = new URL('../../build/', import.meta.url)
+
+/** A copy of the built image whose data went through change; resolves with its folder and a cleanup. */
+function alteredImage(change: (data: KernelData) => void): { dir: URL, [Symbol.dispose](): void } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'uklkl-image-'))
+  copyFileSync(new URL('lkl.wasm', BUILD), path.join(dir, 'lkl.wasm'))
+  const data = JSON.parse(readFileSync(new URL('kernel-data.json', BUILD), 'utf8')) as KernelData
+  change(data)
+  writeFileSync(path.join(dir, 'kernel-data.json'), JSON.stringify(data))
+  return { dir: pathToFileURL(`${dir}/`), [Symbol.dispose]: () => rmSync(dir, { recursive: true, force: true }) }
+}
 
 describe('the public API', () => {
   it('k.sys has a function for every syscall of the kernel table', async () => {
     await using k = await startKernel()
     expect(k.syscalls.length).toBeGreaterThan(250)
-    const missing = k.syscalls.filter((s) => typeof k.sys[s.name] !== 'function').map((s) => s.name)
+    const bound = new Map(Object.entries(k.sys))
+    const missing = k.syscalls.filter((s) => typeof bound.get(s.name) !== 'function').map((s) => s.name)
     expect(missing).toEqual([])
     for (const name of ['openat', 'read', 'write', 'close', 'getpid', 'mount', 'socket', 'epoll_pwait', 'clock_nanosleep_time64']) {
-      expect(k.sys[name], name).toBeTypeOf('function')
+      expect(bound.get(name), name).toBeTypeOf('function')
     }
   })
 
   it('a failing syscall throws LinuxError with errno, code and syscall; the raw form returns -errno', async () => {
     await using k = await startKernel()
-    const error = await k.sys.openat!(k.constants.AT_FDCWD, '/nowhere', 0, 0).catch((e: unknown) => e)
+    const error = await k.sys.openat(k.constants.AT_FDCWD, '/nowhere', 0, 0).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(LinuxError)
     expect(error).toMatchObject({ errno: 2, code: 'ENOENT', syscall: 'openat' })
-    const closeNr = k.syscalls.find((s) => s.name === 'close')!.nr
-    expect(await k.syscall(closeNr, 9999)).toBe(-9) // EBADF
+    const closeNr = k.syscalls.find((s) => s.name === 'close')?.nr ?? -1
+    expect(await k.syscall(closeNr, 9999)).toBe(-k.constants.EBADF)
+  })
+
+  it('the raw form passes a Uint8Array as its address and copies it back', async () => {
+    await using k = await startKernel()
+    const getcwd = k.syscalls.find((s) => s.name === 'getcwd')?.nr ?? -1
+    const buf = new Uint8Array(16).fill(0xff)
+    expect(await k.syscall(getcwd, buf, buf.length)).toBe(2)
+    expect([...buf.subarray(0, 3)]).toEqual([0x2f, 0, 0xff])
+  })
+
+  it('constants include errno names and the socket flags; structs decode with typed fields', async () => {
+    await using k = await startKernel()
+    expect(k.constants.ENOENT).toBe(2)
+    expect([k.constants.SHUT_WR, k.constants.SOCK_STREAM, k.constants.AF_INET, k.constants.IFF_UP]).toEqual([1, 1, 2, 1])
+    const st = k.buffer('stat64')
+    await k.sys.fstatat64(k.constants.AT_FDCWD, '/', st, 0)
+    const { st_mode, st_size } = k.decode('stat64', st)
+    expect(st_mode & k.constants.S_IFMT).toBe(k.constants.S_IFDIR)
+    expect(typeof st_size).toBe('bigint')
+    const ts = k.encode('timespec', { tv_sec: 3, tv_nsec: 4n })
+    expect(k.decode('timespec', ts)).toEqual({ tv_sec: 3n, tv_nsec: 4n })
+    expect(() => k.buffer('no_such_struct' as 'stat64')).toThrow(/no struct no_such_struct/)
+  })
+
+  it('refuses an image whose data lacks what the generated types promise', async () => {
+    using image = alteredImage((data) => {
+      delete data.constants.SHUT_WR
+      data.syscalls = data.syscalls.filter((s) => s.name !== 'getpid')
+    })
+    await expect(loadKernelImage(image.dir)).rejects.toThrow(
+      /does not match the API types of this package .*it lacks syscall getpid, constant SHUT_WR/)
+    await expect(loadKernelImage(new URL('file:///nowhere/'))).rejects.toBeInstanceOf(UklklError)
+  })
+
+  it('a struct field whose layout disagrees with its type throws instead of reading wrong', async () => {
+    using image = alteredImage((data) => {
+      const field = data.structs.stat64?.fields.st_size
+      if (field !== undefined) field.size = 4
+    })
+    await using k = await startKernel({ image: await loadKernelImage(image.dir) })
+    expect(() => k.decode('stat64', k.buffer('stat64'))).toThrow(/struct stat64 of this kernel image has no 8-byte integer field st_size/)
+  })
+
+  it('bad options are typed errors', async () => {
+    await expect(startKernel({ memoryMiB: 0 })).rejects.toBeInstanceOf(RangeError)
+    const image = await loadKernelImage()
+    await expect(startKernel({ image: { data: image.data, constants: image.constants } })).rejects.toThrow(
+      /options.image must be a kernel image from loadKernelImage/)
   })
 
   it('two kernels in one process have independent filesystems', async () => {
     await using a = await startKernel()
     await using b = await startKernel()
     const { AT_FDCWD, O_CREAT, O_RDWR } = a.constants
-    await a.sys.close!(await a.sys.openat!(AT_FDCWD, '/only-in-a', O_CREAT! | O_RDWR!, 0o600))
-    await expect(b.sys.openat!(AT_FDCWD, '/only-in-a', O_RDWR!, 0)).rejects.toMatchObject({ code: 'ENOENT' })
-    await a.sys.close!(await a.sys.openat!(AT_FDCWD, '/only-in-a', O_RDWR!, 0))
+    await a.sys.close(await a.sys.openat(AT_FDCWD, '/only-in-a', O_CREAT | O_RDWR, 0o600))
+    await expect(b.sys.openat(AT_FDCWD, '/only-in-a', O_RDWR, 0)).rejects.toMatchObject({ code: 'ENOENT' })
+    await a.sys.close(await a.sys.openat(AT_FDCWD, '/only-in-a', O_RDWR, 0))
   })
 
   it('calls after halt reject with KernelStoppedError', async () => {
     const k = await startKernel()
     expect(await k.halt()).toBe(0)
-    await expect(k.sys.getpid!()).rejects.toBeInstanceOf(KernelStoppedError)
+    await expect(k.sys.getpid()).rejects.toBeInstanceOf(KernelStoppedError)
     await expect(k.halt()).rejects.toBeInstanceOf(KernelStoppedError)
   })
 
   it('syscalls in flight at once: a blocking read resolves when another call writes', async () => {
     await using k = await startKernel()
     const fds = new Uint8Array(8)
-    await k.sys.pipe2!(fds, 0)
+    await k.sys.pipe2(fds, 0)
     const [rd, wr] = [new DataView(fds.buffer).getInt32(0, true), new DataView(fds.buffer).getInt32(4, true)]
     const buf = new Uint8Array(5)
-    const reading = k.sys.read!(rd, buf, 5)
-    expect(await k.sys.write!(wr, new TextEncoder().encode('hello'), 5)).toBe(5)
+    const reading = k.sys.read(rd, buf, 5)
+    expect(await k.sys.write(wr, new TextEncoder().encode('hello'), 5)).toBe(5)
     expect(await reading).toBe(5)
     expect(new TextDecoder().decode(buf)).toBe('hello')
   })

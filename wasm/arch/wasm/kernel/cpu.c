@@ -16,15 +16,33 @@
  * task whose thread is outside the kernel (or the idle host task), and the
  * next owner may run the scheduler in its name (wasm_sched_jb).
  *
+ * Sharing: threads waiting for the CPU are not tasks the scheduler sees, so
+ * a syscall that runs long (a loop through schedule() or cond_resched())
+ * would keep them out for as long as it runs. When one has held the CPU for
+ * a tick while others wait, the timer interrupt wakes the idle host task
+ * (wasm_cpu_make_way): at the holder's next pass through schedule() the
+ * scheduler may switch to it, and it gives the CPU to the waiting threads
+ * even though the holder is still runnable; one of them runs the scheduler,
+ * which resumes the holder in its turn.
+ *
+ * Soft lockups: cpu.since says how long the holder has had the CPU without a
+ * switch; kernel_soft_lockup (the host's watchdog) reports a holder that has
+ * had it for too long, with the kernel's list of tasks.
+ *
  * Limits: no SMP; after wasm_cpu_shutdown (halt) the CPU can no longer be
- * taken and kernel threads stay parked for good.
+ * taken and kernel threads stay parked for good. A loop that never passes
+ * through schedule() (only cpu_relax, or nothing) keeps waiting threads out
+ * until it ends; the watchdog is what ends one that does not.
  */
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/sched/stat.h>
 #include <linux/sched/task.h>
 #include <linux/preempt.h>
 #include <linux/cpu.h>
 #include <linux/irqflags.h>
+#include <linux/jiffies.h>
+#include <linux/sprintf.h>
 #include <asm/irq.h>
 #include "wasm.h"
 
@@ -34,6 +52,8 @@ static struct {
 	unsigned int count;		/* recursion depth of the owner */
 	unsigned int sleepers;		/* threads waiting on sem */
 	struct host_sem *sem;
+	/* host_time when the CPU last changed hands; 0 while it is free. */
+	u64 since;
 	bool shutdown;
 	/* During boot the idle swapper waits on idle_sem for an IRQ. */
 	struct host_sem *idle_sem;
@@ -71,6 +91,8 @@ static int cpu_try_take(void)
 		return -1;
 	if (cpu.owner && !host_thread_equal(cpu.owner, self))
 		return 0;
+	if (!cpu.count)
+		cpu.since = host_time();
 	cpu.owner = self;
 	cpu.count++;
 	return 1;
@@ -110,6 +132,7 @@ void wasm_cpu_change_owner(host_thread_t owner)
 	if (cpu.count != 1)
 		cpu_bug("CPU changes hands while held recursively");
 	cpu.owner = owner;
+	cpu.since = host_time();
 	host_mutex_unlock(cpu.lock);
 }
 
@@ -131,8 +154,13 @@ void wasm_cpu_put(void)
 		host_mutex_lock(cpu.lock);
 	}
 
+	/*
+	 * The idle host task was picked to make way (wasm_cpu_make_way): it
+	 * gives the CPU to the waiting threads even if tasks are runnable.
+	 */
 	if (cpu.count == 1 && !in_interrupt() &&
 	    test_thread_flag(TIF_HOST_THREAD) &&
+	    !(current == idle_host_task && cpu.sleepers) &&
 	    (need_resched() || !single_task_running())) {
 		host_mutex_unlock(cpu.lock);
 		set_current_state(TASK_UNINTERRUPTIBLE);
@@ -143,6 +171,7 @@ void wasm_cpu_put(void)
 
 	if (--cpu.count == 0) {
 		cpu.owner = 0;
+		cpu.since = 0;
 		if (cpu.sleepers) {
 			cpu.sleepers--;
 			host_sem_up(cpu.sem);
@@ -227,6 +256,49 @@ void arch_cpu_idle(void)
 	if (wait)
 		host_sem_down(cpu.idle_sem);
 	raw_local_irq_enable();
+}
+
+/*
+ * From the timer interrupt, on the CPU's owner: if host threads wait for the
+ * CPU and the current task has had it for a tick, wake the idle host task so
+ * that the scheduler can switch to it and it can hand the CPU over (see
+ * "Sharing" above). Racy reads are fine: a missed waiter is seen next tick.
+ */
+void wasm_cpu_make_way(void)
+{
+	if (!idle_host_task || current == idle_host_task || !READ_ONCE(cpu.sleepers))
+		return;
+	if (host_time() - READ_ONCE(cpu.since) >= TICK_NSEC)
+		wake_up_process(idle_host_task);
+}
+
+/*
+ * kernel_soft_lockup, for the host's watchdog: see host-ops.h. Runs on
+ * whichever thread the host is in, without the CPU: it only reads.
+ */
+int lkl_soft_lockup(int bound_ms, char *buf, int len)
+{
+	u64 since = READ_ONCE(cpu.since);
+	struct task_struct *holder = current, *g, *t;
+	u64 held_ms;
+	int n;
+
+	/*
+	 * Boot is not watched: the swapper holds the CPU for long stretches
+	 * (setting up memory takes a third of a second for 64 MiB), and no
+	 * caller is kept out yet. Nor is halt.
+	 */
+	if (!lkl_is_running() || !since || bound_ms <= 0 || len <= 0)
+		return 0;
+	held_ms = div_u64(host_time() - since, NSEC_PER_MSEC);
+	if (held_ms <= bound_ms)
+		return 0;
+	n = scnprintf(buf, len, "%d %llu %s\n", task_pid_nr(holder), held_ms, holder->comm);
+	rcu_read_lock();
+	for_each_process_thread(g, t)
+		n += scnprintf(buf + n, len - n, "%d %c %s\n", task_pid_nr(t), task_state_to_char(t), t->comm);
+	rcu_read_unlock();
+	return n;
 }
 
 /* cpu_relax(): let other fibers (timers, devices) run, then take their IRQs. */

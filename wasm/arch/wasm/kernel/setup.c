@@ -119,6 +119,9 @@ void __init setup_arch(char **cmdline_p)
 	atomic_notifier_chain_register(&panic_notifier_list, &wasm_panic_block);
 	parse_early_param();
 	wasm_memory_init();
+	wasm_user_memory_init();
+	/* Before random_init_early, which start_kernel calls next. */
+	wasm_random_init();
 }
 
 void __init mem_init(void)

@@ -67,6 +67,7 @@ static irqreturn_t wasm_timer_irq(int irq, void *dev)
 {
 	if (!clockevent_state_shutdown(&wasm_clockevent) && !timer_stopped)
 		wasm_clockevent.event_handler(&wasm_clockevent);
+	wasm_cpu_make_way();
 	return IRQ_HANDLED;
 }
 

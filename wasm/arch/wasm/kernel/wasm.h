@@ -49,6 +49,7 @@ void wasm_cpu_change_owner(host_thread_t owner);
 void wasm_cpu_shutdown(void);
 void wasm_cpu_wake_idle(void);
 void wasm_create_idle_host_task(void);
+void wasm_cpu_make_way(void);
 
 /* irq.c */
 extern bool wasm_irqs_pending;
@@ -61,6 +62,13 @@ int wasm_syscalls_init(void);
 
 /* setup.c */
 extern bool wasm_halting;
+
+/* uaccess.c */
+void wasm_user_memory_init(void);
+
+/* random.c */
+void wasm_random_init(void);
+long wasm_sys_getrandom(const long *args);
 
 /* sections.c */
 void wasm_sched_classes_init(void);

@@ -19,9 +19,14 @@ static inline void cpu_relax(void)
 	wasm_cpu_relax();
 }
 
-/* A 32-bit wasm memory is the whole address space; "user" pointers are kernel ones. */
+/* A 32-bit wasm memory is the whole address space. */
 #define TASK_SIZE	(0xffffffffUL)
-#define TASK_SIZE_MAX	TASK_SIZE
+/*
+ * But user pointers must lie in the user arena (asm/uaccess.h): its end is
+ * the top of user memory, where strncpy_from_user and strnlen_user stop.
+ */
+extern unsigned long wasm_user_end;
+#define TASK_SIZE_MAX	wasm_user_end
 #define STACK_TOP	TASK_SIZE
 #define STACK_TOP_MAX	STACK_TOP
 

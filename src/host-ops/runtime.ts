@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: MIT
+/**
+ * runtime.ts - the narrow interface the API layer (src/kernel.ts, src/syscalls.ts)
+ * holds of a runtime: run an export on a fiber, keep worker threads, stage bytes in
+ * guest memory for syscalls, the console, figures, failure and close. instantiate()
+ * (index.ts) provides it; nothing above src/host-ops reaches the scheduler, the
+ * heap or the wasm memory in any other way.
+ *
+ * Declarations only, and free of WebAssembly types: the package's public .d.ts
+ * includes this file, and a consumer compiles it without the DOM lib.
+ */
+
+export interface CallOptions {
+  /** The fiber's name in errors and traces. */
+  name?: string
+  priority?: number
+  /** C stack, bytes. */
+  stackSize?: number
+  /** Asyncify buffer, bytes. */
+  bufferSize?: number
+}
+
+/** A thread that runs one export after another, keeping its identity and TLS. */
+export interface RuntimeWorker<Export extends string = string> {
+  call(exportName: Export, args?: readonly number[]): Promise<unknown>
+  /** End the thread: its TLS destructors run in it, then it exits. */
+  retire(): Promise<void>
+}
+
+/**
+ * Guest memory the kernel may read and write on a caller's behalf (syscall
+ * arguments and buffers). Addresses are wasm addresses; copies go through here,
+ * so callers never hold a view of the wasm memory (which may grow and move).
+ */
+export interface GuestMemory {
+  /** size bytes aligned to align (a power of two), or 0 when out of memory. */
+  alloc(size: number, align?: number): number
+  /** Free a block from alloc. */
+  free(address: number): void
+  /** Copy bytes in at address. */
+  write(address: number, bytes: Uint8Array): void
+  /** Copy into.length bytes out from address. */
+  read(address: number, into: Uint8Array): void
+}
+
+export interface HeapStats {
+  usedBytes: number
+  peakBytes: number
+  liveBlocks: number
+  memoryBytes: number
+}
+
+export interface RuntimeStats {
+  /** Threads (fibers) not yet ended. */
+  liveFibers: number
+  heap: HeapStats
+  /** The deepest asyncify unwind seen, per thread name. */
+  bufferHighWater: Map<string, number>
+}
+
+/** The console as the C side printed it. */
+export interface ConsoleText {
+  /** Everything kept (the last 256 KiB). */
+  text(): string
+  /** The last lines, for error messages. */
+  tail(): string
+}
+
+/** What the API may do with a runtime; Export names the module's callable exports. */
+export interface Runtime<Export extends string = string> {
+  /** Run an export on a new fiber; resolves with what it returns. */
+  call(exportName: Export, args?: readonly number[], options?: CallOptions): Promise<unknown>
+  /** A new worker thread, or null when there is no memory for its stack. */
+  createWorker(options?: CallOptions): RuntimeWorker<Export> | null
+  /** Where syscall arguments and buffers are staged. */
+  readonly userMemory: GuestMemory
+  readonly console: ConsoleText
+  stats(): RuntimeStats
+  /** The error that stopped the runtime (a trap, a panic, a deadlock, misuse), or null. */
+  readonly failure: Error | null
+  /** Stop the runtime with error: every pending and later call rejects. */
+  fail(error: Error): void
+  /** End every thread and free their memory; pending calls reject with reason. */
+  close(reason: Error): void
+}
