@@ -4,7 +4,7 @@
  * its syscalls.
  */
 export {
-  Kernel, type HostSelftest, type KernelImage, type KernelOptions, type KernelStats, type KernelThread, type MountOptions,
+  type HaltOptions, Kernel, type HostSelftest, type KernelImage, type KernelOptions, type KernelStats, type KernelThread, type MountOptions,
   type RawSyscallArg, type SchedulerTuning, loadKernelImage, startKernel,
 } from './kernel.js'
 export type { SyscallArgValue, SyscallFn } from './syscalls.js'

@@ -166,6 +166,14 @@ export type KernelStats = RuntimeStats
 /** What k.syscall takes for each argument: one 4-byte slot each; bytes are passed as their address. */
 export type RawSyscallArg = number | bigint | Uint8Array
 
+export interface HaltOptions {
+  /** How long the kernel may take to shut down before it is stopped by force, ms; 5000 by default. */
+  timeoutMs?: number
+}
+
+/* A clean halt takes milliseconds; five seconds means the kernel is wedged. */
+const HALT_TIMEOUT_MS = 5000
+
 /** Idle workers kept for k.sys between calls; more are retired. */
 const IDLE_WORKERS = 16
 
@@ -306,16 +314,40 @@ export class Kernel implements AsyncDisposable {
     }
   }
 
-  /** Shut the kernel down; resolves with kernel_halt's result (0). Later calls reject. */
-  async halt(): Promise<number> {
+  /**
+   * Shut the kernel down (LKL's lkl_sys_halt); resolves with kernel_halt's result
+   * (0). Calls still in flight (a read blocked on a pipe) and every later call
+   * reject with KernelStoppedError. A kernel that has not shut down within
+   * timeoutMs (wedged: its CPU never freed) is stopped by force, and halt rejects
+   * with a KernelStoppedError that says so; the kernel is stopped either way.
+   */
+  async halt(options: HaltOptions = {}): Promise<number> {
     this.#checkRunning()
+    const timeoutMs = options.timeoutMs ?? HALT_TIMEOUT_MS
     this.#state = 'halting'
-    const result = Number(await this.#runtime.call('kernel_halt', [], { name: 'halt' }))
-    this.#state = 'halted'
-    this.#idle.length = 0
-    // The kernel's threads are parked for good after halt: end them with the runtime.
-    this.#runtime.close(new KernelStoppedError('the kernel has halted'))
-    return result
+    // Callers blocked in the kernel stay blocked through the halt: close() ends them.
+    this.#runtime.beginStop()
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs)
+    })
+    let outcome: unknown
+    try {
+      outcome = await Promise.race([this.#runtime.call('kernel_halt', [], { name: 'halt' }), deadline])
+    } catch (error) {
+      const failed = new KernelStoppedError('the kernel failed while halting', { cause: error })
+      this.#stop(failed)
+      throw failed
+    } finally {
+      clearTimeout(timer)
+    }
+    if (outcome === 'timeout') {
+      const forced = new KernelStoppedError(`the kernel did not halt within ${timeoutMs} ms; it was stopped by force`)
+      this.#stop(forced)
+      throw forced
+    }
+    this.#stop(new KernelStoppedError('the kernel halted while this call was in flight'))
+    return Number(outcome)
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -333,8 +365,18 @@ export class Kernel implements AsyncDisposable {
   }
 
   #target(take: () => Promise<Worker>, giveBack: (worker: Worker) => void): SyscallTarget {
+    const memory = this.#runtime.userMemory
     return {
-      memory: this.#runtime.userMemory,
+      memory: {
+        // Staging comes first in a call: a stopped kernel says so before anything else can fail.
+        alloc: (size, align) => {
+          this.#checkRunning()
+          return memory.alloc(size, align)
+        },
+        free: (address) => memory.free(address),
+        write: (address, bytes) => memory.write(address, bytes),
+        read: (address, into) => memory.read(address, into),
+      },
       invoke: async (nr: number, args: number): Promise<number> => {
         const worker = await take()
         try {
@@ -361,6 +403,13 @@ export class Kernel implements AsyncDisposable {
     const worker = this.#runtime.createWorker({ name: 'host' })
     if (worker === null) throw new UklklError('no memory for the stack of a new kernel thread')
     return worker
+  }
+
+  /** End the runtime: the kernel's threads are parked for good after a halt, or wedged. */
+  #stop(reason: KernelStoppedError): void {
+    this.#state = 'halted'
+    this.#idle.length = 0
+    this.#runtime.close(reason)
   }
 
   #checkRunning(): void {

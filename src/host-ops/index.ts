@@ -216,6 +216,7 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
       return runtimeSched.failure
     },
     fail: (error) => runtimeSched.fail(error),
+    beginStop: () => runtimeSched.beginStop(),
     close: (reason) => runtimeSched.close(reason),
     async call(exportName, args = [], callOptions = {}) {
       return runtimeSched.call({ ...spawnOptions(callOptions, exportName), root: { fn: exported(exportName), args } })

@@ -80,6 +80,11 @@ export interface Runtime<Export extends string = string> {
   readonly failure: Error | null
   /** Stop the runtime with error: every pending and later call rejects. */
   fail(error: Error): void
+  /**
+   * The owner is ending the runtime (close() follows): threads left blocked when
+   * the work runs out are expected, not a deadlock.
+   */
+  beginStop(): void
   /** End every thread and free their memory; pending calls reject with reason. */
   close(reason: Error): void
 }
