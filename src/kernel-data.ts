@@ -42,6 +42,8 @@ export interface KernelData {
   exports: string[]
   syscalls: SyscallInfo[]
   errno: Record<string, number>
+  /** What each errno name means, as the kernel's uapi comment says it (strerror's text). */
+  errnoText: Record<string, string>
   constants: Record<string, number>
   structs: Record<string, StructLayout>
 }

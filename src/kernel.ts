@@ -187,6 +187,8 @@ export class Kernel implements AsyncDisposable {
   /** The kernel's syscall table: name, number and arguments of each syscall (k.syscall takes the numbers). */
   readonly syscalls: readonly SyscallInfo[]
   readonly version: string
+  /** The image this kernel booted: its generated data (syscall table, errno names and texts, layouts). */
+  readonly image: KernelImage
   readonly #runtime: Runtime<KernelExport>
   readonly #data: KernelData
   readonly #idle: Worker[] = []
@@ -196,6 +198,7 @@ export class Kernel implements AsyncDisposable {
   constructor(runtime: Runtime<KernelExport>, image: KernelImage) {
     this.#runtime = runtime
     this.#data = image.data
+    this.image = image
     this.constants = image.constants
     this.syscalls = image.data.syscalls
     this.version = image.data.kernelVersion

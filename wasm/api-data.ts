@@ -142,6 +142,15 @@ export function parseErrno(...headers: string[]): Record<string, number> {
   return errno
 }
 
+/** What each errno means, from the comment beside its #define (the text strerror gives). */
+export function parseErrnoText(...headers: string[]): Record<string, string> {
+  const text: Record<string, string> = {}
+  for (const header of headers) {
+    for (const m of header.matchAll(/^#define\s+(E\w+)\s+\d+\s*\/\*\s*(.*?)\s*\*\//gm)) text[m[1]!] = m[2]!
+  }
+  return text
+}
+
 /** The uapi headers the probe includes. */
 const PROBE_HEADERS = [
   'linux/fcntl.h', 'linux/stat.h', 'linux/eventpoll.h', 'linux/time.h', 'linux/time_types.h',
@@ -410,16 +419,18 @@ export async function generateKernelData(inputs: KernelDataInputs): Promise<Kern
   for (const file of inputs.archSources) {
     for (const [entry, params] of parseDefinitions(read(file))) if (!prototypes.has(entry)) prototypes.set(entry, params)
   }
+  const errnoHeaders = [
+    read(path.join(inputs.uapiInclude, 'asm-generic/errno-base.h')),
+    read(path.join(inputs.uapiInclude, 'asm-generic/errno.h')),
+  ] as const
   const definitions = new Map(DEFINITION_SOURCES.flatMap((file) => [...parseDefinitions(read(path.join(inputs.srcTree, file)))]))
   return {
     kernelVersion: inputs.kernelVersion,
     // The overlay's copy: the header this image was compiled with.
     exports: parseHostOpsHeader(read(path.join(inputs.srcTree, 'arch/wasm/host/host-ops.h'))).exports.map((e) => e.name),
     syscalls: nameArguments(syscallTable(read(inputs.unistdH), read(inputs.syscallTableH), prototypes), definitions),
-    errno: parseErrno(
-      read(path.join(inputs.uapiInclude, 'asm-generic/errno-base.h')),
-      read(path.join(inputs.uapiInclude, 'asm-generic/errno.h')),
-    ),
+    errno: parseErrno(errnoHeaders[0], errnoHeaders[1]),
+    errnoText: parseErrnoText(errnoHeaders[0], errnoHeaders[1]),
     ...await measure(inputs.srcTree, inputs.uapiInclude),
   }
 }

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: MIT
+/**
+ * lkl.ts - `uklkl/lkl`: LKL's own names over the same kernel object, so a script
+ * written the LKL way (tools/lkl/tests/boot.c, cptofs.c) reads the same in JS.
+ *
+ *   import lkl from 'uklkl/lkl'
+ *   await lkl.lkl_start_kernel('mem=32M')
+ *   const fd = await lkl.lkl_sys_open('/x', lkl.LKL_O_CREAT | lkl.LKL_O_RDWR, 0o644)
+ *   if (fd < 0) console.error(lkl.lkl_strerror(fd))
+ *   await lkl.lkl_sys_halt()
+ *
+ * As in LKL, calls return a negative errno instead of throwing (other failures -
+ * a bad argument type, a stopped kernel - still throw). lkl_sys_<name> exists for
+ * every syscall of the kernel's table, plus the generic names LKL's lkl.h maps
+ * onto the 32-bit table (lkl_sys_open → openat, lkl_sys_stat → fstatat64,
+ * lkl_sys_lseek → llseek, ...). LKL_<NAME> is k.constants' NAME.
+ *
+ * The default export drives one kernel per process, the one lkl_start_kernel
+ * booted (LKL's model); lklFor(k) gives the same names over any Kernel object.
+ *
+ * Limits: on the default export, lkl_sys_* and LKL_* exist only between
+ * lkl_start_kernel and lkl_sys_halt (before, they throw KernelStoppedError).
+ */
+import { KernelStoppedError, LinuxError } from './errors.js'
+import type { ConstantName, SyscallName, Syscalls } from './generated/kernel-api.js'
+import { type Kernel, type KernelOptions, startKernel } from './kernel.js'
+
+type Args<F> = F extends (...args: infer A) => Promise<number> ? A : never
+type Path = string | Uint8Array
+
+/** lkl_sys_<name> for every syscall of the table: the result, or -errno. */
+export type LklTableSyscalls = {
+  readonly [K in SyscallName as `lkl_sys_${K}`]: (...args: Args<Syscalls[K]>) => Promise<number>
+}
+
+/** The generic names of LKL's lkl.h, mapped onto the 32-bit table as it maps them. */
+export interface LklGenericSyscalls {
+  lkl_sys_open(path: Path, flags: number, mode?: number): Promise<number>
+  lkl_sys_creat(path: Path, mode: number): Promise<number>
+  lkl_sys_mkdir(path: Path, mode: number): Promise<number>
+  lkl_sys_rmdir(path: Path): Promise<number>
+  lkl_sys_unlink(path: Path): Promise<number>
+  lkl_sys_link(oldPath: Path, newPath: Path): Promise<number>
+  lkl_sys_symlink(target: Path, path: Path): Promise<number>
+  lkl_sys_readlink(path: Path, buf: Uint8Array, size: number): Promise<number>
+  lkl_sys_rename(oldPath: Path, newPath: Path): Promise<number>
+  lkl_sys_chmod(path: Path, mode: number): Promise<number>
+  lkl_sys_chown(path: Path, uid: number, gid: number): Promise<number>
+  lkl_sys_access(path: Path, mode: number): Promise<number>
+  lkl_sys_mknod(path: Path, mode: number, dev: number): Promise<number>
+  /** Into a stat64 buffer (k.buffer('stat64')): lkl.h's lkl_stat is stat64 on 32-bit. */
+  lkl_sys_stat(path: Path, buf: Uint8Array): Promise<number>
+  lkl_sys_lstat(path: Path, buf: Uint8Array): Promise<number>
+  lkl_sys_fstat(fd: number, buf: Uint8Array): Promise<number>
+  lkl_sys_fstatat(dirfd: number, path: Path, buf: Uint8Array, flags: number): Promise<number>
+  lkl_sys_truncate(path: Path, length: number | bigint): Promise<number>
+  lkl_sys_ftruncate(fd: number, length: number | bigint): Promise<number>
+  lkl_sys_fcntl(fd: number, cmd: number, arg: number | Uint8Array): Promise<number>
+  /** Into a statfs64 buffer (k.buffer('statfs64')). */
+  lkl_sys_statfs(path: Path, buf: Uint8Array): Promise<number>
+  lkl_sys_fstatfs(fd: number, buf: Uint8Array): Promise<number>
+  /** The new offset, or -errno (lkl.h's wrapper over llseek). */
+  lkl_sys_lseek(fd: number, offset: number, whence: number): Promise<number>
+  /** Two int32 fds into fds (8 bytes). */
+  lkl_sys_pipe(fds: Uint8Array): Promise<number>
+  lkl_sys_umount(path: Path, flags: number): Promise<number>
+  lkl_sys_epoll_create(size: number): Promise<number>
+  lkl_sys_epoll_wait(epfd: number, events: Uint8Array, maxEvents: number, timeoutMs: number): Promise<number>
+}
+
+/** LKL_<NAME> for every name of k.constants. */
+export type LklConstants = { readonly [K in ConstantName as `LKL_${K}`]: number }
+
+/** LKL's names over one kernel. */
+export type Lkl = LklTableSyscalls & LklGenericSyscalls & LklConstants & {
+  /** The kernel these names drive. */
+  readonly kernel: Kernel
+  /** Shut the kernel down (LKL's lkl_sys_halt): 0. */
+  lkl_sys_halt(): Promise<number>
+  /** Bring interface ifindex up (LKL's lkl_if_up): 0 or -errno. */
+  lkl_if_up(ifindex: number): Promise<number>
+  /** Mount fstype at /fstype (LKL's lkl_mount_fs): 0 or -errno. */
+  lkl_mount_fs(fstype: string): Promise<number>
+  /** What errno err (negative or positive) means, as the kernel's uapi comment says it. */
+  lkl_strerror(err: number): string
+}
+
+/** Run a call the LKL way: -errno instead of a LinuxError. */
+async function negative(call: () => Promise<number>): Promise<number> {
+  try {
+    return await call()
+  } catch (error) {
+    if (error instanceof LinuxError) return -error.errno
+    throw error
+  }
+}
+
+function generic(k: Kernel): LklGenericSyscalls {
+  const c = k.constants
+  const sys = k.sys
+  const wrap = <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+    (...args: A): Promise<number> => negative(() => fn(...args))
+  return {
+    lkl_sys_open: wrap((path, flags, mode = 0) => sys.openat(c.AT_FDCWD, path, flags, mode)),
+    lkl_sys_creat: wrap((path, mode) => sys.openat(c.AT_FDCWD, path, c.O_CREAT | c.O_WRONLY | c.O_TRUNC, mode)),
+    lkl_sys_mkdir: wrap((path, mode) => sys.mkdirat(c.AT_FDCWD, path, mode)),
+    lkl_sys_rmdir: wrap((path) => sys.unlinkat(c.AT_FDCWD, path, c.AT_REMOVEDIR)),
+    lkl_sys_unlink: wrap((path) => sys.unlinkat(c.AT_FDCWD, path, 0)),
+    lkl_sys_link: wrap((oldPath, newPath) => sys.linkat(c.AT_FDCWD, oldPath, c.AT_FDCWD, newPath, 0)),
+    lkl_sys_symlink: wrap((target, path) => sys.symlinkat(target, c.AT_FDCWD, path)),
+    lkl_sys_readlink: wrap((path, buf, size) => sys.readlinkat(c.AT_FDCWD, path, buf, size)),
+    lkl_sys_rename: wrap((oldPath, newPath) => sys.renameat2(c.AT_FDCWD, oldPath, c.AT_FDCWD, newPath, 0)),
+    lkl_sys_chmod: wrap((path, mode) => sys.fchmodat(c.AT_FDCWD, path, mode)),
+    lkl_sys_chown: wrap((path, uid, gid) => sys.fchownat(c.AT_FDCWD, path, uid, gid, 0)),
+    lkl_sys_access: wrap((path, mode) => sys.faccessat(c.AT_FDCWD, path, mode)),
+    lkl_sys_mknod: wrap((path, mode, dev) => sys.mknodat(c.AT_FDCWD, path, mode, dev)),
+    lkl_sys_stat: wrap((path, buf) => sys.fstatat64(c.AT_FDCWD, path, buf, 0)),
+    lkl_sys_lstat: wrap((path, buf) => sys.fstatat64(c.AT_FDCWD, path, buf, c.AT_SYMLINK_NOFOLLOW)),
+    lkl_sys_fstat: wrap((fd, buf) => sys.fstat64(fd, buf)),
+    lkl_sys_fstatat: wrap((dirfd, path, buf, flags) => sys.fstatat64(dirfd, path, buf, flags)),
+    lkl_sys_truncate: wrap((path, length) => sys.truncate64(path, length)),
+    lkl_sys_ftruncate: wrap((fd, length) => sys.ftruncate64(fd, length)),
+    lkl_sys_fcntl: wrap((fd, cmd, arg) => sys.fcntl64(fd, cmd, arg)),
+    lkl_sys_statfs: wrap((path, buf) => sys.statfs64(path, buf.length, buf)),
+    lkl_sys_fstatfs: wrap((fd, buf) => sys.fstatfs64(fd, buf.length, buf)),
+    lkl_sys_lseek: wrap(async (fd, offset, whence) => {
+      const result = new Uint8Array(8)
+      // llseek takes the offset as two 32-bit halves, high first.
+      await sys.llseek(fd, Math.floor(offset / 2 ** 32), offset >>> 0, result, whence)
+      return Number(new DataView(result.buffer).getBigInt64(0, true))
+    }),
+    lkl_sys_pipe: wrap((fds) => sys.pipe2(fds, 0)),
+    lkl_sys_umount: wrap((path, flags) => sys.umount2(path, flags)),
+    lkl_sys_epoll_create: wrap(async (size) => {
+      // epoll_create(2) only checks its size hint.
+      if (size <= 0) return -c.EINVAL
+      return sys.epoll_create1(0)
+    }),
+    lkl_sys_epoll_wait: wrap((epfd, events, maxEvents, timeoutMs) =>
+      sys.epoll_pwait(epfd, events, maxEvents, timeoutMs, null, 0)),
+  }
+}
+
+/** LKL's names over kernel k. */
+export function lklFor(k: Kernel): Lkl {
+  const names: Record<string, unknown> = {}
+  for (const [name, fn] of Object.entries(k.sys) as [SyscallName, (...args: unknown[]) => Promise<number>][]) {
+    names[`lkl_sys_${name}`] = (...args: unknown[]) => negative(() => fn(...args))
+  }
+  for (const [name, value] of Object.entries(k.constants)) names[`LKL_${name}`] = value
+  const errnoName = new Map(Object.entries(k.image.data.errno).map(([name, value]) => [value, name]))
+  const rest: Omit<Lkl, keyof LklTableSyscalls | keyof LklGenericSyscalls | keyof LklConstants> = {
+    kernel: k,
+    lkl_sys_halt: () => k.halt(),
+    lkl_if_up: (ifindex) => negative(() => k.ifUp(ifindex).then(() => 0)),
+    lkl_mount_fs: (fstype) => negative(() => k.mountFs(fstype).then(() => 0)),
+    lkl_strerror: (err) => {
+      const name = errnoName.get(Math.abs(err))
+      return (name === undefined ? undefined : k.image.data.errnoText[name]) ?? `Unknown error ${Math.abs(err)}`
+    },
+  }
+  return Object.assign(names as LklTableSyscalls & LklConstants, generic(k), rest)
+}
+
+/** The default export: one kernel per process, as in LKL. */
+export type LklDefault = Omit<Lkl, 'kernel'> & {
+  /** The kernel lkl_start_kernel booted, or null. */
+  readonly kernel: Kernel | null
+  /**
+   * Boot the process's kernel (LKL's lkl_start_kernel) with cmdline (mem=, loglevel=, ...)
+   * and startKernel's other options; 0, or -EBUSY when one is running.
+   */
+  lkl_start_kernel(cmdline?: string, options?: Omit<KernelOptions, 'cmdline'>): Promise<number>
+}
+
+let current: Lkl | null = null
+
+const base = {
+  get kernel(): Kernel | null {
+    return current?.kernel ?? null
+  },
+  async lkl_start_kernel(cmdline = '', options: Omit<KernelOptions, 'cmdline'> = {}): Promise<number> {
+    if (current !== null) return -current.kernel.constants.EBUSY
+    current = lklFor(await startKernel({ ...options, cmdline }))
+    return 0
+  },
+  async lkl_sys_halt(): Promise<number> {
+    if (current === null) throw new KernelStoppedError('no kernel is running: call lkl_start_kernel first')
+    const kernel = current
+    current = null
+    return kernel.lkl_sys_halt()
+  },
+}
+
+/** LKL's names over the process's one kernel: every other name goes to the running kernel's table. */
+const lkl = new Proxy(base, {
+  get(target, name, receiver) {
+    if (typeof name !== 'string' || name in target) return Reflect.get(target, name, receiver)
+    if (current !== null) return (current as unknown as Record<string, unknown>)[name]
+    const error = new KernelStoppedError(`${name}: no kernel is running: call lkl_start_kernel first`)
+    // A call rejects, as every call does; a constant has no value to give.
+    if (name.startsWith('lkl_')) return () => Promise.reject(error)
+    throw error
+  },
+}) as unknown as LklDefault
+
+export default lkl
