@@ -54,7 +54,8 @@ describe('the README', () => {
     execFileSync(process.execPath, [path.join(repo, 'node_modules/typescript/bin/tsc'), '-p', path.join(repo, 'tsconfig.build.json'),
       '--outDir', path.join(pkg, 'dist'), '--sourceMap', 'false'], { stdio: 'inherit' })
     writeFileSync(path.join(pkg, 'package.json'), JSON.stringify({
-      name: 'uklkl', type: 'module', exports: { '.': { types: './dist/index.d.ts', import: './dist/index.js' } },
+      // The published entry points, as package.json declares them.
+      name: 'uklkl', type: 'module', exports: (JSON.parse(readFileSync(path.join(repo, 'package.json'), 'utf8')) as { exports: unknown }).exports,
     }))
     symlinkSync(path.join(repo, 'build'), path.join(pkg, 'build'))
     consumer = path.join(tmp, 'consumer')
