@@ -74,8 +74,9 @@ export async function packageBench(): Promise<void> {
     const home = path.join(work, 'home')
     mkdirSync(consumer)
     mkdirSync(home)
-    // An empty HOME: npm's cache and config start empty, as on a user's first install.
-    const env = { PATH: process.env.PATH ?? '', HOME: home }
+    // An empty HOME: npm's cache and config start empty, as on a user's first install
+    // (without npm's check for a newer npm, which would go to the registry).
+    const env = { PATH: process.env.PATH ?? '', HOME: home, npm_config_update_notifier: 'false' }
     writeFileSync(path.join(consumer, 'package.json'), `${JSON.stringify({ name: 'consumer', private: true, type: 'module' })}\n`)
     execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], { cwd: consumer, env, stdio: ['ignore', 'ignore', 'inherit'] })
     const installed = treeSize(path.join(consumer, 'node_modules', 'uklkl'))

@@ -80,7 +80,8 @@ describe('the npm package, installed into an empty project', () => {
     const cache = path.join(work, 'uklkl-cache')
     mkdirSync(home)
     mkdirSync(cache)
-    consumerEnv = { PATH: bin, HOME: home, UKLKL_CACHE: cache }
+    // npm's check for a newer npm would go to the registry: the consumer stays offline.
+    consumerEnv = { PATH: bin, HOME: home, UKLKL_CACHE: cache, npm_config_update_notifier: 'false' }
 
     consumer = path.join(work, 'consumer')
     mkdirSync(consumer)
