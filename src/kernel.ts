@@ -132,7 +132,8 @@ export function loadKernelImage(dir: URL = DEFAULT_IMAGE_DIR): Promise<KernelIma
         readFile(new URL('lkl.wasm', dir)),
         readFile(new URL('kernel-data.json', dir), 'utf8'),
       ]).catch((error: unknown) => {
-        throw new UklklError(`no kernel image in ${dir.pathname}: run npm run build:kernel first`, { cause: error })
+        throw new UklklError(`no kernel image (lkl.wasm, kernel-data.json) in ${dir.pathname}: an installed package ` +
+          'ships one, so reinstall it; in a checkout, run npm run build:kernel', { cause: error })
       })
       return imageFrom(await WebAssembly.compile(wasm), JSON.parse(data) as KernelData, dir.pathname)
     })()
