@@ -28,6 +28,7 @@ import {
 } from './generated/kernel-api.js'
 import { LINKER_EXPORTS } from './host-ops/header.js'
 import { instantiate } from './host-ops/index.js'
+import type { HostOpReplacements } from './host-ops/replace.js'
 import type { Runtime, RuntimeStats, RuntimeWorker } from './host-ops/runtime.js'
 import type { KernelData, StructLayout, SyscallInfo } from './kernel-data.js'
 import { encodeStruct, fieldReader } from './structs.js'
@@ -74,6 +75,13 @@ export interface KernelOptions {
    * tasks, instead of keeping every other call out for good.
    */
   softLockupMs?: number
+  /**
+   * Host ops replaced by the caller, as LKL embedders replace theirs: print, panic,
+   * time, random (see HostOpReplacements; lkl_host_ops in uklkl/lkl is a full set).
+   * Checked at start: an unknown op, one the runtime must keep, or an async
+   * function is a TypeError.
+   */
+  hostOps?: HostOpReplacements
   /** Appended to the kernel command line. */
   cmdline?: string
   /** Console text as it arrives; it is also kept (k.console()). */
@@ -451,6 +459,7 @@ export async function startKernel(options: KernelOptions = {}): Promise<Kernel> 
     ...(options.trace === undefined ? {} : { trace: options.trace }),
     ...(options.scheduler === undefined ? {} : { scheduler: options.scheduler }),
     seed: options.seed,
+    hostOps: options.hostOps,
     userMemoryBytes: userMemoryMiB * 1024 * 1024,
     softLockupMs,
   })

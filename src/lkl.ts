@@ -3,8 +3,8 @@
  * lkl.ts - `uklkl/lkl`: LKL's own names over the same kernel object, so a script
  * written the LKL way (tools/lkl/tests/boot.c, cptofs.c) reads the same in JS.
  *
- *   import lkl from 'uklkl/lkl'
- *   await lkl.lkl_start_kernel('mem=32M')
+ *   import lkl, { lkl_host_ops } from 'uklkl/lkl'
+ *   await lkl.lkl_start_kernel(lkl_host_ops, 'mem=32M')
  *   const fd = await lkl.lkl_sys_open('/x', lkl.LKL_O_CREAT | lkl.LKL_O_RDWR, 0o644)
  *   if (fd < 0) console.error(lkl.lkl_strerror(fd))
  *   await lkl.lkl_sys_halt()
@@ -17,12 +17,15 @@
  *
  * The default export drives one kernel per process, the one lkl_start_kernel
  * booted (LKL's model); lklFor(k) gives the same names over any Kernel object.
+ * lkl_host_ops is LKL's default table of the replaceable host ops (console to
+ * stdout, the process clock, Web Crypto); spread it to replace one of them.
  *
  * Limits: on the default export, lkl_sys_* and LKL_* exist only between
  * lkl_start_kernel and lkl_sys_halt (before, they throw KernelStoppedError).
  */
 import { KernelStoppedError, LinuxError } from './errors.js'
 import type { ConstantName, SyscallName, Syscalls } from './generated/kernel-api.js'
+import type { HostOpReplacements } from './host-ops/replace.js'
 import { type Kernel, type KernelOptions, startKernel } from './kernel.js'
 
 type Args<F> = F extends (...args: infer A) => Promise<number> ? A : never
@@ -167,11 +170,31 @@ export type LklDefault = Omit<Lkl, 'kernel'> & {
   /** The kernel lkl_start_kernel booted, or null. */
   readonly kernel: Kernel | null
   /**
-   * Boot the process's kernel (LKL's lkl_start_kernel) with cmdline (mem=, loglevel=, ...)
-   * and startKernel's other options; 0, or -EBUSY when one is running.
+   * Boot the process's kernel (LKL's lkl_start_kernel) on host ops ops (lkl_host_ops,
+   * or null for startKernel's quiet defaults) with cmdline (mem=, loglevel=, ...) and
+   * startKernel's other options; 0, or -EBUSY when one is running.
    */
-  lkl_start_kernel(cmdline?: string, options?: Omit<KernelOptions, 'cmdline'>): Promise<number>
+  lkl_start_kernel(ops: HostOpReplacements | null, cmdline?: string,
+    options?: Omit<KernelOptions, 'cmdline' | 'hostOps'>): Promise<number>
 }
+
+/**
+ * LKL's lkl_host_ops: the replaceable host ops as an LKL host has them - the
+ * console to stdout, the process's monotonic clock, Web Crypto's entropy, and
+ * nothing extra on panic (the kernel stops with a PanicError). The other ops of
+ * LKL's table (sem_*, mutex_*, thread_*, tls_*, mem_*, timer_*, jmp_buf_*) are the
+ * fiber runtime and not replaceable (src/host-ops/host-ops.h has every contract).
+ */
+export const lkl_host_ops: Readonly<Required<HostOpReplacements>> = Object.freeze({
+  print: (text: string): void => {
+    process.stdout.write(text)
+  },
+  panic: (): void => undefined,
+  time: (): bigint => process.hrtime.bigint(),
+  random: (bytes: Uint8Array): void => {
+    crypto.getRandomValues(bytes)
+  },
+})
 
 let current: Lkl | null = null
 
@@ -179,9 +202,10 @@ const base = {
   get kernel(): Kernel | null {
     return current?.kernel ?? null
   },
-  async lkl_start_kernel(cmdline = '', options: Omit<KernelOptions, 'cmdline'> = {}): Promise<number> {
+  async lkl_start_kernel(ops: HostOpReplacements | null, cmdline = '',
+    options: Omit<KernelOptions, 'cmdline' | 'hostOps'> = {}): Promise<number> {
     if (current !== null) return -current.kernel.constants.EBUSY
-    current = lklFor(await startKernel({ ...options, cmdline }))
+    current = lklFor(await startKernel({ ...options, cmdline, ...(ops === null ? {} : { hostOps: ops }) }))
     return 0
   },
   async lkl_sys_halt(): Promise<number> {

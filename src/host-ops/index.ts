@@ -26,6 +26,7 @@ import { type MutexOps, type SemaphoreOps, mutexOps, semaphoreOps } from './sync
 import { type ThreadOps, type TlsOps, threadOps, tlsOps } from './threads.js'
 import { type TimeOps, timeOps } from './time.js'
 import { traceOps } from './trace.js'
+import { type HostOpReplacements, checkReplacements, replacementOps } from './replace.js'
 import { UserArena, type UserMemoryOps, userMemoryOps } from './user-memory.js'
 import { REPORT_BYTES, type SoftLockupReport, SoftLockupWatchdog } from './watchdog.js'
 import suspendingImports from './suspending.json' with { type: 'json' }
@@ -74,6 +75,8 @@ export interface HostOpsConfig {
   userArena?: () => UserArena | null
   /** The instance's soft-lockup watchdog and watchdog fuel once they exist. */
   preempt?: PreemptBinding
+  /** The user's own print, panic, time or random (replace.ts), checked by checkReplacements. */
+  replacements?: HostOpReplacements | undefined
 }
 
 export function createHostOps(ctx: HostContext, devices: readonly MmioDevice[] = [], config: HostOpsConfig = {}): HostOps {
@@ -91,6 +94,7 @@ export function createHostOps(ctx: HostContext, devices: readonly MmioDevice[] =
     ...preemptOps(ctx, config.preempt),
     ...randomOps(ctx, config.seed),
     ...userMemoryOps(ctx, config.userArena ?? (() => null)),
+    ...replacementOps(ctx, config.replacements ?? {}),
   }, ctx)
 }
 
@@ -115,6 +119,8 @@ export interface HostOptions {
    * undefined: no watchdog.
    */
   softLockupMs?: number | undefined
+  /** Ops replaced by the user (replace.ts): checked here, before the module is instantiated. */
+  hostOps?: HostOpReplacements | undefined
 }
 
 /** A worker, with its fiber for tests of the runtime. */
@@ -153,7 +159,11 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
   let userArena: UserArena | null = null
   let watchdog: SoftLockupWatchdog | null = null
   let watchdogFuel: WebAssembly.Global | null = null
+  // Every op of the table, so that a misspelt or irreplaceable name is told apart.
+  const replacements = options.hostOps === undefined
+    ? undefined : checkReplacements(options.hostOps, new Set(Object.keys(createHostOps(ctx))))
   const ops = createHostOps(ctx, options.devices, {
+    replacements,
     seed: options.seed,
     userArena: () => userArena,
     preempt: { watchdog: () => watchdog, watchdogFuel: () => watchdogFuel },
