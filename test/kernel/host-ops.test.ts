@@ -3,7 +3,7 @@
 // replacement is a clear error at start (a TypeError) or at its first call (a
 // HostOpMisuseError), never a trap or a hang.
 import { describe, expect, it } from 'vitest'
-import { HostOpMisuseError, type HostOpReplacements, startKernel } from '../../src/index.js'
+import { HostOpMisuseError, type HostOpReplacements, KernelStoppedError, PanicError, startKernel } from '../../src/index.js'
 
 describe('replaced host ops', () => {
   it('print, time and random replacements are what the kernel calls', async () => {
@@ -30,6 +30,42 @@ describe('replaced host ops', () => {
     // The crng is seeded from the replacement: getrandom answers at once.
     expect(randomBytes).toBeGreaterThanOrEqual(32)
     expect(await k.sys.getrandom(new Uint8Array(16), 16, 0)).toBe(16)
+  })
+
+  it('a time replacement is the kernel\'s clock: stopped, clock_gettime stands still', async () => {
+    const start = process.hrtime.bigint()
+    let stoppedAt: bigint | null = null
+    await using k = await startKernel({
+      hostOps: { time: () => stoppedAt ?? process.hrtime.bigint() - start },
+    })
+    const now = async (): Promise<bigint> => {
+      const ts = k.buffer('timespec')
+      await k.sys.clock_gettime64(k.constants.CLOCK_MONOTONIC, ts)
+      const { tv_sec, tv_nsec } = k.decode('timespec', ts)
+      return tv_sec * 1_000_000_000n + tv_nsec
+    }
+    const running = [await now(), await now()]
+    expect(running[1]).toBeGreaterThan(running[0] ?? 0n)
+    stoppedAt = process.hrtime.bigint() - start
+    const stopped = [await now(), await now(), await now()]
+    expect(new Set(stopped).size).toBe(1)
+    stoppedAt = null
+    expect(await now()).toBeGreaterThan(stopped[0] ?? 0n)
+  })
+
+  it('a panic replacement gets the console tail, then calls reject with PanicError', async () => {
+    let tail = ''
+    const k = await startKernel({ memoryMiB: 8, hostOps: { panic: (consoleTail) => { tail = consoleTail } } })
+    // ramfs pages are never reclaimed and no task can be killed: filling memory panics the kernel.
+    const fd = await k.sys.openat(k.constants.AT_FDCWD, '/fill', k.constants.O_CREAT | k.constants.O_RDWR, 0o644)
+    const chunk = new Uint8Array(1 << 20)
+    const outcome = await (async () => {
+      for (let i = 0; i < 64; i++) await k.sys.write(fd, chunk, chunk.length)
+      return 'wrote 64 MiB into 8 MiB of RAM'
+    })().catch((error: unknown) => error)
+    expect(outcome).toBeInstanceOf(PanicError)
+    expect(tail).toMatch(/Kernel panic - not syncing/)
+    await expect(k.sys.getpid()).rejects.toBeInstanceOf(KernelStoppedError)
   })
 
   it.each<[string, unknown, RegExp]>([
