@@ -25,7 +25,7 @@
  */
 import { KernelStoppedError, LinuxError } from './errors.js'
 import type { ConstantName, SyscallName, Syscalls } from './generated/kernel-api.js'
-import type { HostOpReplacements } from './host-ops/replace.js'
+import type { HostOpReplacements } from './host-ops/runtime.js'
 import { type Kernel, type KernelOptions, startKernel } from './kernel.js'
 
 type Args<F> = F extends (...args: infer A) => Promise<number> ? A : never

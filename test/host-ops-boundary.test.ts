@@ -15,11 +15,9 @@ const header = parseHostOpsHeader(headerText)
 
 /** The layers below the API: everything else under src/ is above them. */
 const BELOW_THE_API = ['host-ops', 'sched', 'nolibc', 'generated']
-/** What the API may import from src/host-ops: the narrow interface, the replaceable ops' shape, the header's data, instantiate(). */
+/** What the API may import from src/host-ops: the narrow interface, the header's data, instantiate(). */
 const API_VIEW_OF_HOST_OPS: Record<string, RegExp> = {
   'runtime.js': /^type \{[^}]*\}$/,
-  // The shape of the ops a user may replace (startKernel({ hostOps })).
-  'replace.js': /^type \{ HostOpReplacements \}$/,
   'header.js': /^\{ LINKER_EXPORTS \}$/,
   'index.js': /^\{ instantiate \}$/,
 }

@@ -88,3 +88,25 @@ export interface Runtime<Export extends string = string> {
   /** End every thread and free their memory; pending calls reject with reason. */
   close(reason: Error): void
 }
+
+/**
+ * The host ops a user may replace (startKernel({ hostOps }); replace.ts checks and
+ * installs them), in JS shapes after LKL's struct lkl_host_operations members.
+ */
+export interface HostOpReplacements {
+  /**
+   * LKL's print: console text as the kernel writes it (printk). Must return at
+   * once: it runs inside the kernel, which waits. The text is also kept for
+   * k.console() and for the console tail of errors.
+   */
+  print?: (text: string) => void
+  /**
+   * LKL's panic: called once when the kernel panics, with the console tail, before
+   * the kernel stops and pending calls reject with PanicError. Must return at once.
+   */
+  panic?: (consoleTail: string) => void
+  /** LKL's time: the kernel's clock, ns, as a non-negative bigint that never goes back. */
+  time?: () => bigint
+  /** Ours: fill bytes with random bytes (the crng's seed and the kernel's entropy). */
+  random?: (bytes: Uint8Array) => void
+}
