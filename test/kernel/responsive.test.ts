@@ -5,7 +5,7 @@
 //
 // The spinner is real: with random.trust_cpu=0 the host's seed is mixed in but not credited, so the
 // crng starts unready and getrandom loops in try_to_generate_entropy (through schedule(), never
-// sleeping) until timer ticks have credited 256 bits, one per tick: 2.56 s at the least.
+// sleeping) until a timer_list timer has credited 256 bits, one per tick: 2.56 s at the least.
 import { describe, expect, it } from 'vitest'
 import { SoftLockupError, startKernel } from '../../src/index.js'
 
@@ -23,6 +23,21 @@ async function settles<T>(what: string, promise: Promise<T>): Promise<T> {
     clearTimeout(timer)
   }
 }
+
+describe('timers', () => {
+  it('a timer_list timeout expires: recvfrom with a 100 ms SO_RCVTIMEO gives EAGAIN', async () => {
+    await using k = await startKernel()
+    const { AF_INET, SOCK_DGRAM, SOL_SOCKET, SO_RCVTIMEO_NEW } = k.constants
+    const sock = await k.sys.socket(AF_INET, SOCK_DGRAM, 0)
+    // struct __kernel_sock_timeval: 64-bit seconds, then 64-bit microseconds.
+    const timeout = new Uint8Array(16)
+    new DataView(timeout.buffer).setBigInt64(8, 100_000n, true)
+    await k.sys.setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO_NEW, timeout, timeout.length)
+    // The wait is a schedule_timeout: a timer of the timer wheel, which only the tick runs.
+    const received = k.sys.recvfrom(sock, new Uint8Array(16), 16, 0, null, null)
+    await expect(settles('recvfrom with a receive timeout', received)).rejects.toMatchObject({ code: 'EAGAIN' })
+  })
+})
 
 describe('a spinning syscall', () => {
   it('lets another thread\'s syscalls and timers run, and halt finish', async () => {

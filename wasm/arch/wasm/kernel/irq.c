@@ -24,6 +24,7 @@
 #include <linux/hardirq.h>
 #include <linux/bitops.h>
 #include <asm/irq.h>
+#include <asm/irq_regs.h>
 #include "wasm.h"
 
 unsigned long wasm_irq_flags = ARCH_IRQ_DISABLED;
@@ -34,12 +35,22 @@ static unsigned long used[BITS_TO_LONGS(NR_IRQS)];
 
 static void run_irq(unsigned int irq)
 {
+	/*
+	 * There are no interrupted registers, but the tick handler does its
+	 * per-tick work (time accounting, the timer wheel, the scheduler tick)
+	 * only when get_irq_regs() is set: without them no timer_list timer
+	 * ever fired and no task's slice ever ran out.
+	 */
+	static struct pt_regs no_regs;
+	struct pt_regs *old_regs;
 	unsigned long flags;
 
 	local_irq_save(flags);
+	old_regs = set_irq_regs(&no_regs);
 	irq_enter();
 	generic_handle_irq(irq);
 	irq_exit();
+	set_irq_regs(old_regs);
 	local_irq_restore(flags);
 }
 
