@@ -4,11 +4,13 @@
  * BLOCKED_READS syscalls blocked at once (one pipe read per host thread, released
  * by writes). Prints the process's RSS and JS heap over the cycles (after a full
  * GC), how much the last half of the cycles grew them (goal: under 5 %), and what
- * each halted kernel leaves behind: kernel objects the GC could not collect, and
- * timers or other handles still keeping the event loop alive.
+ * each halted kernel leaves behind: kernel objects the GC could not collect (each
+ * holds its wasm memory, counted in "external"), timers or other handles still
+ * keeping the event loop alive, listeners left on process.
  *
- * Limits: RSS is the OS's figure for the whole process (the allocator may keep
- * freed pages), so it is read beside the heap figures; the first cycles include
+ * Limits: RSS and the JS heap are the whole process's (under `npm run bench` they
+ * include the other suites' modules, binaryen's among them), so growth matters,
+ * not level; the allocator may keep freed pages. The first cycles include
  * compiling the kernel module and warming up the JIT.
  */
 import { setFlagsFromString } from 'node:v8'
@@ -34,6 +36,8 @@ interface Sample {
   arrayBuffersMiB: number
   /** Handles and requests keeping the event loop alive (timers, immediates ...), by kind. */
   activeResources: string
+  /** Listeners on process (exit, uncaughtException ...): a kernel that registers one per boot leaks. */
+  processListeners: number
 }
 
 /** Full GC twice, with a turn of the event loop between, so finalizers run. */
@@ -56,24 +60,55 @@ async function pipe(k: Kernel): Promise<[number, number]> {
   return [view.getInt32(0, true), view.getInt32(4, true)]
 }
 
+/** Where a cycle is, for the error that names a cycle that stopped making progress. */
+interface CycleProgress {
+  step: string
+  console: string
+}
+
 /** One cycle: boot, BLOCKED_READS reads blocked at once and released, halt. */
-async function cycle(): Promise<Kernel> {
-  const k = await startKernel({ memoryMiB: 32 })
+async function cycle(progress: CycleProgress): Promise<Kernel> {
+  progress.step = 'startKernel'
+  progress.console = ''
+  const k = await startKernel({ memoryMiB: 32, onConsole: (text) => { progress.console += text } })
+  progress.step = `${BLOCKED_READS} pipes and threads`
   const readers = await Promise.all(Array.from({ length: BLOCKED_READS }, async () => {
     const [rd, wr] = await pipe(k)
     return { rd, wr, thread: await k.thread() }
   }))
+  progress.step = 'reads and getpid'
   const reads = readers.map(({ rd, thread }) => thread.sys.read(rd, new Uint8Array(8), 8))
   await k.sys.getpid()
+  progress.step = 'writes releasing the reads'
   const byte = new Uint8Array([42])
   for (const { wr } of readers) await k.sys.write(wr, byte, 1)
   for (const n of await Promise.all(reads)) {
     if (n !== 1) throw new Error(`a released read returned ${n}, not 1`)
   }
+  progress.step = 'thread exits'
   await Promise.all(readers.map(({ thread }) => thread.exit()))
+  progress.step = 'halt'
   const halted = await k.halt()
   if (halted !== 0) throw new Error(`halt resolved with ${halted}`)
   return k
+}
+
+/** A cycle that takes longer than this has stopped making progress (a healthy one takes well under a second). */
+const CYCLE_LIMIT_MS = 60_000
+
+/** cycle(), or an error naming where it stood when CYCLE_LIMIT_MS ran out: never a silent hang. */
+async function boundedCycle(n: number): Promise<Kernel> {
+  const progress: CycleProgress = { step: 'not started', console: '' }
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`soak cycle ${n} made no progress for ${CYCLE_LIMIT_MS} ms in: ${progress.step}; `
+      + `event loop: ${activeResources()}; console tail:\n${progress.console.slice(-2000)}`)), CYCLE_LIMIT_MS)
+  })
+  try {
+    return await Promise.race([cycle(progress), stalled])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 function growth(samples: readonly Sample[], field: 'rssMiB' | 'heapUsedMiB' | 'externalMiB'): number {
@@ -89,13 +124,14 @@ export async function soakBench(): Promise<void> {
   const samples: Sample[] = []
   for (let i = 1; i <= CYCLES; i++) {
     const start = performance.now()
-    alive.add(new WeakRef(await cycle()))
+    alive.add(new WeakRef(await boundedCycle(i)))
     const ms = performance.now() - start
     await settle()
     const usage = process.memoryUsage()
     samples.push({
       cycle: i, ms, rssMiB: usage.rss / MIB, heapUsedMiB: usage.heapUsed / MIB, externalMiB: usage.external / MIB,
       arrayBuffersMiB: usage.arrayBuffers / MIB, activeResources: activeResources(),
+      processListeners: process.eventNames().reduce((n, name) => n + process.listenerCount(name), 0),
     })
   }
   await settle()
@@ -104,6 +140,7 @@ export async function soakBench(): Promise<void> {
   const rows: Row[] = samples.filter((s) => SHOWN.has(s.cycle)).map((s) => ({
     cycle: s.cycle, 'cycle ms': s.ms, 'RSS MiB': s.rssMiB, 'JS heap MiB': s.heapUsedMiB, 'external MiB': s.externalMiB,
     'array buffers MiB': s.arrayBuffersMiB, 'event loop kept alive by': s.activeResources,
+    'process listeners': s.processListeners,
   }))
   printTable(`Soak: ${CYCLES} boot/halt cycles, each with ${BLOCKED_READS} pipe reads blocked at once`, rows)
   const summary: Row[] = [

@@ -15,7 +15,9 @@
 import { randomInt } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { type Finding, type FuzzOptions, type FuzzReport, POINTER_CLASSES, type PointerClass, fuzzSyscalls } from './syscall-fuzzer.js'
+import {
+  type Finding, type FuzzOptions, FuzzOptionsError, type FuzzReport, POINTER_CLASSES, type PointerClass, fuzzSyscalls,
+} from './syscall-fuzzer.js'
 
 const USAGE = 'usage: npm run fuzz -- [--calls N] [--seed N] [--pointers CLASS,...] [--only SYSCALL,...] [--timeout MS] [--probe-timeout MS] '
   + `[--calls-per-kernel N] [--from N] [--verbose] [--json FILE]\npointer classes: ${POINTER_CLASSES.join(', ')}`
@@ -102,6 +104,8 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0
   }
   const seed = integer(values.seed, '--seed', randomInt(2 ** 31))
+  // The generator mixes the seed as a 32-bit integer: larger ones would collide with smaller.
+  if (seed >= 2 ** 32) throw new UsageError(`--seed takes a 32-bit integer, not ${seed}`)
   const options: FuzzOptions = {
     seed,
     calls: integer(values.calls, '--calls', 100_000),
@@ -129,7 +133,9 @@ let status: number
 try {
   status = await main(process.argv.slice(2))
 } catch (error) {
-  if (!(error instanceof UsageError || (error instanceof TypeError && 'code' in error))) throw error
+  if (!(error instanceof UsageError || error instanceof FuzzOptionsError || (error instanceof TypeError && 'code' in error))) {
+    throw error
+  }
   console.error(`${error.message}\n${USAGE}`)
   status = 2
 }

@@ -21,7 +21,7 @@ export class Prng {
   readonly #key: number
   #counter = 0
 
-  /** The generator of stream (e.g. a call index) under seed. */
+  /** The generator of stream (e.g. a call index) under seed; both are taken as 32-bit integers. */
   constructor(seed: number, stream = 0) {
     // Golden-ratio steps keep (seed, stream) pairs from colliding on small inputs.
     this.#key = mix32(mix32(seed ^ 0x9e37_79b9) ^ Math.imul(stream + 1, 0x9e37_79b9))

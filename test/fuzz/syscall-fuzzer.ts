@@ -51,6 +51,11 @@ import { Prng } from './prng.js'
 export const POINTER_CLASSES = ['null', 'first-page', 'buffer', 'user', 'inside', 'straddle', 'beyond'] as const
 export type PointerClass = typeof POINTER_CLASSES[number]
 
+/** Options the fuzzer cannot run with (e.g. `only` naming no syscall of the table). */
+export class FuzzOptionsError extends Error {
+  override name = 'FuzzOptionsError'
+}
+
 /**
  * Syscalls the fuzzer never makes, and why. Everything else in the table is fair
  * game; calls that block for good (rt_sigsuspend, a read of an empty pipe) are
@@ -114,6 +119,7 @@ function scalarRole(syscall: SyscallInfo, index: number): ScalarRole | null {
 const BUFFER_SIZES = [1, 8, 16, 64, 256, 1024, 4096, 16384, 65536]
 /** Element counts, when the call has a staged buffer, stay up to this most of the time. */
 const MAX_COUNT = 1024
+/** The generator runs without a kernel at hand: the ABI values it needs. */
 const AT_FDCWD = -100
 const PAGE = 4096
 
@@ -369,7 +375,6 @@ export function describeCall(call: GeneratedCall): string {
 }
 
 const errnoNames = new Map(Object.entries(os.constants.errno).map(([name, value]) => [value, name]))
-const EFAULT = 14
 
 function describeResult(result: number): string {
   return result < 0 && result >= -4095 ? `${result} (${errnoNames.get(-result) ?? `E${-result}`})` : String(result)
@@ -463,10 +468,9 @@ async function stageFiles(k: Kernel): Promise<number[]> {
 
 /** Why getrandom must be left out, or null when the kernel's crng serves it without blocking. */
 async function getrandomBlocks(k: Kernel): Promise<string | null> {
-  const GRND_NONBLOCK = 1
   const nr = k.syscalls.find((s) => s.name === 'getrandom')?.nr
   if (nr === undefined) return null
-  const result = await k.syscall(nr, new Uint8Array(16), 16, GRND_NONBLOCK)
+  const result = await k.syscall(nr, new Uint8Array(16), 16, k.constants.GRND_NONBLOCK)
   return result === 16 ? null
     : `blocks until the kernel's crng is seeded, and this kernel's crng is not (getrandom with GRND_NONBLOCK: ${describeResult(result)})`
 }
@@ -539,9 +543,13 @@ export async function fuzzSyscalls(options: FuzzOptions): Promise<FuzzReport> {
       table = eligibleSyscalls(fresh.kernel.syscalls, report.excluded)
       if (options.only !== undefined) {
         const unknown = options.only.filter((name) => !fresh.kernel.syscalls.some((s) => s.name === name))
-        if (unknown.length > 0) throw new UklklError(`no syscall ${unknown.join(', ')} in the kernel's table`)
         table = table.filter((s) => options.only?.includes(s.name))
-        if (table.length === 0) throw new UklklError(`every syscall of ${options.only.join(', ')} is excluded`)
+        const problem = unknown.length > 0 ? `no syscall ${unknown.join(', ')} in the kernel's table`
+          : table.length === 0 ? `every syscall of ${options.only.join(', ')} is excluded` : null
+        if (problem !== null) {
+          await fresh.kernel.halt()
+          throw new FuzzOptionsError(problem)
+        }
       }
     }
     return fresh
@@ -561,7 +569,7 @@ export async function fuzzSyscalls(options: FuzzOptions): Promise<FuzzReport> {
     if (settled.done && 'value' in settled) {
       report.returned++
       if (settled.value < 0 && settled.value >= -4095) report.errno++
-      if (settled.value === -EFAULT) report.efault++
+      if (settled.value === -current.kernel.constants.EFAULT) report.efault++
       options.onCall?.(`${describeCall(call)} = ${describeResult(settled.value)}`)
     } else if (settled.done) {
       // uklkl's errors say the kernel stopped; anything else (a TypeError of the marshalling) is the fuzzer's bug.

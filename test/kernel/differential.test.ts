@@ -15,9 +15,6 @@ const SEEDS = [1, 2, 3, 4]
 /** The seed of the checks on the generator and the comparator themselves. */
 const CHECK_SEED = 1
 const RUNS_PER_SEED = 25
-const TMPFS_MAGIC = 0x0102_1994
-const ENOTEMPTY = 39
-const EBUSY = 16
 
 let k: Kernel
 let kernelBase: string
@@ -30,7 +27,7 @@ beforeAll(async () => {
   kernelBase = await k.mountFs('tmpfs', { target: '/differential' })
   const statfs = k.buffer('statfs64')
   await k.sys.statfs64(kernelBase, statfs.length, statfs)
-  compareDirSizes = isTmpfs(hostScratch()) && Number(k.decode('statfs64', statfs).f_type) === TMPFS_MAGIC
+  compareDirSizes = isTmpfs(hostScratch()) && Number(k.decode('statfs64', statfs).f_type) === k.constants.TMPFS_MAGIC
 })
 
 afterAll(async () => {
@@ -99,7 +96,7 @@ describe('filesystem syscalls against the host Linux', () => {
   it('a kernel that answers EBUSY where Linux says ENOTEMPTY is caught', async () => {
     const wrongErrno = sabotaged(async (_op, outcome) => {
       const real = await outcome()
-      return 'errno' in real && real.errno === ENOTEMPTY ? { errno: EBUSY, code: 'EBUSY' } : real
+      return 'errno' in real && real.errno === k.constants.ENOTEMPTY ? { errno: k.constants.EBUSY, code: 'EBUSY' } : real
     })
     const result = await fc.check(property(wrongErrno), { seed: CHECK_SEED, numRuns: 300 })
     expect(result.failed, 'the comparator missed a wrong errno').toBe(true)

@@ -150,6 +150,7 @@ interface StatView {
   size?: number
 }
 
+/** File type bits, the same on the host and in the kernel (Linux's ABI): statView reads both sides' modes. */
 const S_IFMT = 0o170000
 const S_IFREG = 0o100000
 const S_IFDIR = 0o040000
