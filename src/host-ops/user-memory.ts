@@ -7,7 +7,7 @@
  * address a caller passes can reach kernel data or make the kernel trap.
  *
  * UserArena reserves the region from the scheduler's heap once and hands out
- * blocks of it: first fit over a free list sorted by address, coalescing on free.
+ * blocks of it (a FreeList, as the heap's).
  * It never grows: a request that does not fit fails with a RangeError saying
  * whether the arena is too small or only full for now (calls in flight hold it).
  *
@@ -17,18 +17,10 @@
 import { UklklError } from '../errors.js'
 import type { HostContext, Ptr } from './context.js'
 import type { GuestMemory } from './runtime.js'
+import { FreeList, alignUp } from '../sched/free-list.js'
 
 const PAGE = 4096
 const MIN_ALIGN = 8
-
-interface Range {
-  addr: number
-  size: number
-}
-
-function alignUp(value: number, align: number): number {
-  return Math.ceil(value / align) * align
-}
 
 /** What the arena is reserved from: the scheduler's heap. */
 export interface ArenaSource {
@@ -38,10 +30,7 @@ export interface ArenaSource {
 /** The arena, as the guest memory syscall arguments are staged in. */
 export class UserArena implements GuestMemory {
   readonly #memory: WebAssembly.Memory
-  /** Sorted by address, never adjacent (they coalesce). */
-  readonly #free: Range[]
-  readonly #used = new Map<number, number>()
-  #usedBytes = 0
+  readonly #blocks = new FreeList(MIN_ALIGN)
 
   /**
    * Reserve size bytes (rounded up to whole pages) of memory from source; null
@@ -56,7 +45,7 @@ export class UserArena implements GuestMemory {
 
   private constructor(memory: WebAssembly.Memory, readonly start: number, readonly size: number) {
     this.#memory = memory
-    this.#free = [{ addr: start, size }]
+    this.#blocks.add(start, size)
   }
 
   get end(): number {
@@ -65,35 +54,21 @@ export class UserArena implements GuestMemory {
 
   /** size bytes aligned to align (a power of two); throws RangeError when they do not fit. */
   alloc(size: number, align = MIN_ALIGN): number {
-    const want = alignUp(Math.max(size, 1), MIN_ALIGN)
-    align = Math.max(align, MIN_ALIGN)
-    if (want > this.size) {
+    if (this.#blocks.roundSize(size) > this.size) {
       throw new RangeError(`syscall arguments of ${size} bytes do not fit in the ${this.size}-byte user arena `
         + '(KernelOptions.userMemoryMiB sets its size)')
     }
-    for (let i = 0; i < this.#free.length; i++) {
-      const range = this.#free[i]
-      if (range === undefined) break
-      const start = alignUp(range.addr, align)
-      if (start + want > range.addr + range.size) continue
-      const before: Range = { addr: range.addr, size: start - range.addr }
-      const after: Range = { addr: start + want, size: range.addr + range.size - (start + want) }
-      this.#free.splice(i, 1, ...[before, after].filter((r) => r.size > 0))
-      this.#used.set(start, want)
-      this.#usedBytes += want
-      return start
-    }
+    const block = this.#blocks.take(size, align)
+    if (block !== 0) return block
     throw new RangeError(`syscall arguments of ${size} bytes do not fit in the user arena now: calls in flight `
-      + `hold ${this.#usedBytes} of its ${this.size} bytes (KernelOptions.userMemoryMiB sets its size)`)
+      + `hold ${this.#blocks.usedBytes} of its ${this.size} bytes (KernelOptions.userMemoryMiB sets its size)`)
   }
 
   /** Free a block from alloc. */
   free(addr: number): void {
-    const size = this.#used.get(addr)
-    if (size === undefined) throw new UklklError(`free of 0x${addr.toString(16)}: not a live block of the user arena`)
-    this.#used.delete(addr)
-    this.#usedBytes -= size
-    this.#insertFree({ addr, size })
+    if (this.#blocks.release(addr) < 0) {
+      throw new UklklError(`free of 0x${addr.toString(16)}: not a live block of the user arena`)
+    }
   }
 
   /** Copy bytes in at address, which must lie in the arena. */
@@ -109,32 +84,12 @@ export class UserArena implements GuestMemory {
   }
 
   get stats(): { usedBytes: number, liveBlocks: number, size: number } {
-    return { usedBytes: this.#usedBytes, liveBlocks: this.#used.size, size: this.size }
+    return { usedBytes: this.#blocks.usedBytes, liveBlocks: this.#blocks.liveBlocks, size: this.size }
   }
 
   #checkInside(address: number, length: number): void {
     if (address < this.start || address + length > this.end) {
       throw new RangeError(`0x${address.toString(16)} (${length} bytes) is outside the user arena`)
-    }
-  }
-
-  #insertFree(range: Range): void {
-    const list = this.#free
-    let at = list.findIndex((r) => r.addr > range.addr)
-    if (at < 0) at = list.length
-    const prev = list[at - 1]
-    const next = list[at]
-    if (prev !== undefined && prev.addr + prev.size === range.addr) {
-      prev.size += range.size
-      if (next !== undefined && prev.addr + prev.size === next.addr) {
-        prev.size += next.size
-        list.splice(at, 1)
-      }
-    } else if (next !== undefined && range.addr + range.size === next.addr) {
-      next.addr = range.addr
-      next.size += range.size
-    } else {
-      list.splice(at, 0, range)
     }
   }
 }

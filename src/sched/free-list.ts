@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: MIT
+/**
+ * free-list.ts - blocks of an address range handed out first fit from a free list
+ * sorted by address, coalescing on release: the bookkeeping the heap (heap.ts)
+ * and the user arena (host-ops/user-memory.ts) share. It lives in JS, never in the
+ * memory it manages, so a C buffer overrun cannot corrupt it.
+ *
+ * Limits: O(free ranges) per call, which suits a few thousand live blocks; blocks
+ * are never moved; address 0 is never handed out (both users start above it).
+ */
+
+interface Range {
+  addr: number
+  size: number
+}
+
+export function alignUp(value: number, align: number): number {
+  return Math.ceil(value / align) * align
+}
+
+export class FreeList {
+  /** Free ranges, sorted by address, never adjacent (they coalesce). */
+  readonly #free: Range[] = []
+  /** Live blocks: address → size. */
+  readonly #used = new Map<number, number>()
+  #usedBytes = 0
+
+  /** minAlign: every block's size and address are multiples of it (a power of two). */
+  constructor(readonly minAlign: number) {}
+
+  get usedBytes(): number {
+    return this.#usedBytes
+  }
+
+  get liveBlocks(): number {
+    return this.#used.size
+  }
+
+  /** Make [addr, addr + size) available, merging it with free neighbours. */
+  add(addr: number, size: number): void {
+    const list = this.#free
+    let lo = 0
+    let hi = list.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if ((list[mid]?.addr ?? Infinity) < addr) lo = mid + 1
+      else hi = mid
+    }
+    const prev = list[lo - 1]
+    const next = list[lo]
+    if (prev !== undefined && prev.addr + prev.size === addr) {
+      prev.size += size
+      if (next !== undefined && prev.addr + prev.size === next.addr) {
+        prev.size += next.size
+        list.splice(lo, 1)
+      }
+    } else if (next !== undefined && addr + size === next.addr) {
+      next.addr = addr
+      next.size += size
+    } else {
+      list.splice(lo, 0, { addr, size })
+    }
+  }
+
+  /** A block of size bytes aligned to align (a power of two); 0 when no free range fits. */
+  take(size: number, align: number): number {
+    const want = this.roundSize(size)
+    const alignment = Math.max(align, this.minAlign)
+    for (let i = 0; i < this.#free.length; i++) {
+      const range = this.#free[i]
+      if (range === undefined) break
+      const start = alignUp(range.addr, alignment)
+      if (start + want > range.addr + range.size) continue
+      const before: Range = { addr: range.addr, size: start - range.addr }
+      const after: Range = { addr: start + want, size: range.addr + range.size - (start + want) }
+      this.#free.splice(i, 1, ...[before, after].filter((r) => r.size > 0))
+      this.#used.set(start, want)
+      this.#usedBytes += want
+      return start
+    }
+    return 0
+  }
+
+  /** Give back the block at addr; its size, or -1 when addr is not a live block. */
+  release(addr: number): number {
+    const size = this.#used.get(addr)
+    if (size === undefined) return -1
+    this.#used.delete(addr)
+    this.#usedBytes -= size
+    this.add(addr, size)
+    return size
+  }
+
+  /** The size of the live block at addr, or undefined. */
+  sizeOf(addr: number): number | undefined {
+    return this.#used.get(addr)
+  }
+
+  /** What a request of size bytes takes: at least one byte, rounded to minAlign. */
+  roundSize(size: number): number {
+    return alignUp(Math.max(size, 1), this.minAlign)
+  }
+}
