@@ -221,6 +221,8 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
       liveFibers: runtimeSched.liveFibers,
       heap: runtimeSched.heap.stats,
       bufferHighWater: new Map(runtimeSched.bufferHighWater),
+      userMemory: userArena === null ? null
+        : { start: userArena.start, size: userArena.size, usedBytes: userArena.stats.usedBytes },
     }),
     get failure() {
       return runtimeSched.failure

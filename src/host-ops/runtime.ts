@@ -56,6 +56,11 @@ export interface RuntimeStats {
   heap: HeapStats
   /** The deepest asyncify unwind seen, per thread name. */
   bufferHighWater: Map<string, number>
+  /**
+   * The user arena: the only memory the kernel accepts user pointers into, and
+   * what of it calls in flight hold; null when the runtime has none.
+   */
+  userMemory: { start: number, size: number, usedBytes: number } | null
 }
 
 /** The console as the C side printed it. */

@@ -402,11 +402,23 @@ function errorText(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message.split('\n')[0] ?? ''}` : String(error)
 }
 
-/** The user memory's bounds, from the line the kernel prints when it learns them at boot. */
+/**
+ * The user memory's bounds as the host reserved them (k.stats()), checked against
+ * the line the kernel prints when it learns them at boot: if the two disagree, the
+ * kernel accepts pointers the fuzzer would count as outside, and nothing it finds
+ * could be trusted.
+ */
 function userMemory(k: Kernel): { userStart: number, userEnd: number } {
+  const arena = k.stats().userMemory
+  if (arena === null) throw new UklklError('the kernel has no user arena to fuzz against')
+  const host = { userStart: arena.start, userEnd: arena.start + arena.size }
   const match = /wasm: user memory (0x[0-9a-f]+)-(0x[0-9a-f]+)/.exec(k.console())
   if (match === null) throw new UklklError('the kernel did not print where its user memory is ("wasm: user memory ...")')
-  return { userStart: Number(match[1]), userEnd: Number(match[2]) }
+  if (Number(match[1]) !== host.userStart || Number(match[2]) !== host.userEnd) {
+    throw new UklklError(`the kernel's user memory ${match[1]}-${match[2]} is not the host's arena ` +
+      `0x${host.userStart.toString(16)}-0x${host.userEnd.toString(16)}`)
+  }
+  return host
 }
 
 /** One kernel serving a share of the calls, with the files and fds the fuzzer staged on it. */

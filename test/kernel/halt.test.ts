@@ -40,7 +40,9 @@ describe('halt', () => {
       createWorker: () => null,
       userMemory: { alloc: () => 0, free: () => undefined, write: () => undefined, read: () => undefined },
       console: { text: () => '', tail: () => '' },
-      stats: () => ({ liveFibers: 0, heap: { usedBytes: 0, peakBytes: 0, liveBlocks: 0, memoryBytes: 0 }, bufferHighWater: new Map() }),
+      stats: () => ({
+        liveFibers: 0, heap: { usedBytes: 0, peakBytes: 0, liveBlocks: 0, memoryBytes: 0 }, bufferHighWater: new Map(), userMemory: null,
+      }),
       failure: null,
       fail: () => undefined,
       beginStop: () => undefined,
