@@ -22,7 +22,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { parseHostOpsHeader } from '../src/host-ops/header.js'
+import { parseHostOpsHeader, splitParams } from '../src/host-ops/header.js'
 import type { KernelData, StructLayout, SyscallArg, SyscallInfo } from '../src/kernel-data.js'
 import { llvmTool } from '../scripts/toolchain.js'
 
@@ -58,23 +58,6 @@ function parseArg(text: string, index: number): SyscallArg {
   throw new Error(`unknown width of syscall argument type "${type}" (${text.trim()})`)
 }
 
-function splitTopLevel(params: string): string[] {
-  const parts: string[] = []
-  let depth = 0
-  let start = 0
-  for (let i = 0; i < params.length; i++) {
-    const ch = params[i]
-    if (ch === '(') depth++
-    else if (ch === ')') depth--
-    else if (ch === ',' && depth === 0) {
-      parts.push(params.slice(start, i))
-      start = i + 1
-    }
-  }
-  parts.push(params.slice(start))
-  return parts
-}
-
 /** The parameter list of every `asmlinkage long sys_X(...)` of include/linux/syscalls.h, by entry point. */
 export function parsePrototypes(syscallsH: string): Map<string, string> {
   const prototypes = new Map<string, string>()
@@ -101,7 +84,7 @@ export function parseDefinitions(source: string): Map<string, string> {
 }
 
 function parseArgs(params: string): SyscallArg[] {
-  return params === 'void' ? [] : splitTopLevel(params).map(parseArg)
+  return splitParams(params).map(parseArg)
 }
 
 /**

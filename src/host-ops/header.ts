@@ -41,8 +41,12 @@ export interface HostOpsHeader {
  */
 export const LINKER_EXPORTS = ['memory', '__stack_pointer', '__heap_base'] as const
 
-/** A C parameter list split at the commas outside nested parentheses (function pointers). */
-function splitParams(list: string): string[] {
+/**
+ * A C parameter list split at the commas outside nested parentheses (function
+ * pointers), each trimmed; [] for (void) and (). The syscall prototypes of
+ * wasm/api-data.ts are split the same way.
+ */
+export function splitParams(list: string): string[] {
   const text = list.trim()
   if (text === 'void' || text === '') return []
   const params: string[] = []
