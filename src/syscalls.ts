@@ -7,7 +7,7 @@
  * 4 bytes each, 8 for a 64-bit scalar (low word first), packed. Pointer arguments
  * take a string (copied in, NUL-terminated), a Uint8Array (copied in, and copied
  * back out after the call unless the kernel's prototype says const), a number (a
- * raw address in kernel memory) or null. Scalars take numbers or bigints; an
+ * raw address: the kernel accepts only the user arena's, any other is EFAULT) or null. Scalars take numbers or bigints; an
  * `unsigned long` also takes a Uint8Array, passed as its address, because that is
  * how ioctl, fcntl and prctl carry pointers. A return in [-4095, -1] throws
  * LinuxError; anything else is the result. The generated Syscalls type
