@@ -69,6 +69,28 @@ export class PanicError extends UklklError {
 }
 
 /**
+ * A virtio device found the kernel's side of it broken: a descriptor outside
+ * guest memory, a looping chain, a ring index beyond the queue, a register
+ * written out of order. The kernel's state is not to be trusted after that, so
+ * the runtime stops with this error instead of trapping.
+ */
+export class VirtioError extends UklklError {
+  override name = 'VirtioError'
+  constructor(readonly device: string, detail: string) {
+    super(`virtio device ${device}: ${detail}`)
+  }
+}
+
+/** A disk image another kernel (in this process or another) is writing. */
+export class ImageLockedError extends UklklError {
+  override name = 'ImageLockedError'
+  readonly code = 'EBUSY'
+  constructor(readonly path: string, readonly pid: number) {
+    super(`EBUSY: the image ${path} is being written by ${pid === process.pid ? 'another kernel of this process' : `process ${pid || 'unknown'}`}`)
+  }
+}
+
+/**
  * The scheduler found its own bookkeeping broken: a fiber in a state the step
  * forbids, a suspension nobody unwound, a jump point that is not there. A bug in
  * uklkl or in a host op, never in the C program; fiber is null when none was running.

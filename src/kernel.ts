@@ -20,6 +20,10 @@
  * turns inside the kernel.
  */
 import { readFile } from 'node:fs/promises'
+import type { BlockBackend } from './devices/block/backends.js'
+import { VirtioBlk } from './devices/block/virtio-blk.js'
+import { MMIO_WINDOW, VirtioMmio } from './devices/virtio/mmio.js'
+import { type DiskMountOptions, KernelDisk, mountDisk, unmount } from './disk.js'
 import { KernelStoppedError, LinuxError, UklklError } from './errors.js'
 // src/generated/ is written by `npm run build:kernel` from the built kernel: build it first.
 import {
@@ -81,6 +85,12 @@ export interface KernelOptions {
    * function is a TypeError.
    */
   hostOps?: HostOpReplacements
+  /**
+   * Disks (virtio-blk), in order vda, vdb, …: fileDisk(path), memoryDisk(bytes),
+   * overlayDisk(base), or any BlockBackend. Each is opened before boot and closed
+   * (flushed, its lock released) when the kernel stops.
+   */
+  disks?: readonly BlockBackend[]
   /** Appended to the kernel command line. */
   cmdline?: string
   /** Console text as it arrives; it is also kept (k.console()). */
@@ -200,11 +210,16 @@ export class Kernel implements AsyncDisposable {
   readonly #runtime: Runtime<KernelExport>
   readonly #data: KernelData
   readonly #idle: Worker[] = []
+  /** Mount points of k.mount, in mount order: halt unmounts them, newest first. */
+  readonly #mounts: string[] = []
+  /** Disks, in order vda, vdb, …, as startKernel was given them. */
+  readonly disks: readonly KernelDisk[]
   #state: 'running' | 'halting' | 'halted' = 'running'
 
   /** Use startKernel(). */
-  constructor(runtime: Runtime<KernelExport>, image: KernelImage) {
+  constructor(runtime: Runtime<KernelExport>, image: KernelImage, disks: readonly KernelDisk[] = []) {
     this.#runtime = runtime
+    this.disks = disks
     this.#data = image.data
     this.image = image
     this.constants = image.constants
@@ -305,6 +320,26 @@ export class Kernel implements AsyncDisposable {
   }
 
   /**
+   * Mount a disk of k.disks, or one of its partitions; resolves with the mount
+   * point (/mnt/vda, /mnt/vda1 by default). The filesystem type is read from the
+   * superblock unless fstype is given. halt() unmounts it if umount() did not.
+   */
+  async mount(disk: KernelDisk, options: DiskMountOptions = {}): Promise<string> {
+    if (!this.disks.includes(disk)) throw new TypeError('mount takes a disk of this kernel (k.disks)')
+    const target = await mountDisk(this, disk, options)
+    this.#mounts.push(target)
+    return target
+  }
+
+  /** Sync and unmount the filesystem at target; its data is on the disk's backend when this resolves. */
+  async umount(target: string): Promise<void> {
+    await unmount(this, target)
+    const index = this.#mounts.lastIndexOf(target)
+    if (index >= 0) this.#mounts.splice(index, 1)
+    await Promise.all(this.disks.map((d) => d.backend.flush()))
+  }
+
+  /**
    * Bring network interface ifindex up (LKL's lkl_if_up); resolves with its name.
    * Uses an AF_INET datagram socket for the SIOCGIFNAME/SIOCGIFFLAGS/SIOCSIFFLAGS ioctls.
    */
@@ -333,8 +368,18 @@ export class Kernel implements AsyncDisposable {
    * with a KernelStoppedError that says so; the kernel is stopped either way.
    */
   async halt(options: HaltOptions = {}): Promise<number> {
+    if (this.#state === 'running' && this.#runtime.failure !== null) {
+      // The kernel failed on its own: what is left to do is let go of the disks.
+      const failure = this.#runtime.failure
+      await this.#stop(new KernelStoppedError(`the kernel has stopped: ${failure.message}`, { cause: failure }))
+    }
     this.#checkRunning()
     const timeoutMs = options.timeoutMs ?? HALT_TIMEOUT_MS
+    // Filesystems first, so that their journals are clean on the disks. One still
+    // busy (EBUSY: a file open) is synced instead, and the halt goes on.
+    for (const target of [...this.#mounts].reverse()) {
+      await this.umount(target).catch(() => this.sys.sync())
+    }
     this.#state = 'halting'
     // Callers blocked in the kernel stay blocked through the halt: close() ends them.
     this.#runtime.beginStop()
@@ -347,17 +392,17 @@ export class Kernel implements AsyncDisposable {
       outcome = await Promise.race([this.#runtime.call('kernel_halt', [], { name: 'halt' }), deadline])
     } catch (error) {
       const failed = new KernelStoppedError('the kernel failed while halting', { cause: error })
-      this.#stop(failed)
+      await this.#stop(failed)
       throw failed
     } finally {
       clearTimeout(timer)
     }
     if (outcome === 'timeout') {
       const forced = new KernelStoppedError(`the kernel did not halt within ${timeoutMs} ms; it was stopped by force`)
-      this.#stop(forced)
+      await this.#stop(forced)
       throw forced
     }
-    this.#stop(new KernelStoppedError('the kernel halted while this call was in flight'))
+    await this.#stop(new KernelStoppedError('the kernel halted while this call was in flight'))
     return Number(outcome)
   }
 
@@ -417,10 +462,11 @@ export class Kernel implements AsyncDisposable {
   }
 
   /** End the runtime: the kernel's threads are parked for good after a halt, or wedged. */
-  #stop(reason: KernelStoppedError): void {
+  #stop(reason: KernelStoppedError): Promise<void> {
     this.#state = 'halted'
     this.#idle.length = 0
     this.#runtime.close(reason)
+    return closeBackends(this.disks.map((d) => d.backend))
   }
 
   #checkRunning(): void {
@@ -438,6 +484,43 @@ export class Kernel implements AsyncDisposable {
   }
 }
 
+/** Close every backend, even when some fail; the first failure is thrown after. */
+async function closeBackends(backends: readonly BlockBackend[]): Promise<void> {
+  const results = await Promise.allSettled(backends.map((b) => b.close()))
+  const failed = results.find((r) => r.status === 'rejected')
+  if (failed !== undefined) throw failed.reason
+}
+
+/** Open the disks and plug each in as a virtio-blk device, in order (vda, vdb, …). */
+async function plugDisks(runtime: Runtime<KernelExport>, backends: readonly BlockBackend[]): Promise<KernelDisk[]> {
+  const opened: BlockBackend[] = []
+  try {
+    const disks: KernelDisk[] = []
+    for (const [index, backend] of backends.entries()) {
+      await backend.open()
+      opened.push(backend)
+      if (backends.indexOf(backend) !== index) throw new TypeError(`disks[${index}] is disks[${backends.indexOf(backend)}] again`)
+      const name = `vd${String.fromCharCode(0x61 + index)}`
+      const created: VirtioBlk[] = []
+      await runtime.plugDevice(name, MMIO_WINDOW, (host) => {
+        const blk = new VirtioBlk(host, name, backend)
+        created.push(blk)
+        return new VirtioMmio(host, name, blk)
+      })
+      const [blk] = created
+      if (blk === undefined) throw new UklklError(`disk ${name} was not created`)
+      disks.push(new KernelDisk(name, backend, blk.stats))
+    }
+    return disks
+  } catch (error) {
+    await closeBackends(opened).catch(() => undefined)
+    throw error
+  }
+}
+
+/* virtio-blk names disks vda … vdz, then vdaa: 26 keeps names and order simple. */
+const MAX_DISKS = 26
+
 /** Boot a kernel; resolves once it serves syscalls. */
 export async function startKernel(options: KernelOptions = {}): Promise<Kernel> {
   const memoryMiB = options.memoryMiB ?? 64
@@ -450,6 +533,7 @@ export async function startKernel(options: KernelOptions = {}): Promise<Kernel> 
   }
   const softLockupMs = options.softLockupMs ?? 20_000
   if (!(softLockupMs >= 0)) throw new RangeError(`softLockupMs must be 0 or more, not ${softLockupMs}`)
+  if ((options.disks?.length ?? 0) > MAX_DISKS) throw new RangeError(`at most ${MAX_DISKS} disks, not ${options.disks?.length}`)
   const image = options.image ?? await loadKernelImage()
   const module = imageModules.get(image)
   if (module === undefined) throw new TypeError('options.image must be a kernel image from loadKernelImage()')
@@ -462,16 +546,24 @@ export async function startKernel(options: KernelOptions = {}): Promise<Kernel> 
     userMemoryBytes: userMemoryMiB * 1024 * 1024,
     softLockupMs,
   })
+  const disks = await plugDisks(runtime, options.disks ?? [])
   const cmdline = `mem=${memoryMiB}M ${options.cmdline ?? ''}`.trim()
   const bytes = new TextEncoder().encode(`${cmdline}\0`)
   const arg = runtime.userMemory.alloc(bytes.length)
   if (arg === 0) throw new UklklError('no memory for the kernel command line')
   runtime.userMemory.write(arg, bytes)
-  const result = Number(await runtime.call('kernel_start', [arg], { name: 'boot' }))
+  let result: number
+  try {
+    result = Number(await runtime.call('kernel_start', [arg], { name: 'boot' }))
+  } catch (error) {
+    await closeBackends(disks.map((d) => d.backend)).catch(() => undefined)
+    throw error
+  }
   runtime.userMemory.free(arg)
   if (result !== 0) {
     runtime.fail(new KernelStoppedError('the kernel did not boot'))
+    await closeBackends(disks.map((d) => d.backend)).catch(() => undefined)
     throw new UklklError(`kernel_start failed with ${result}; console tail:\n${runtime.console.tail()}`)
   }
-  return new Kernel(runtime, image)
+  return new Kernel(runtime, image, disks)
 }

@@ -16,7 +16,8 @@ import { Console, type ConsoleOps, consoleOps } from './console.js'
 import { HostContext } from './context.js'
 import { Handles } from './handles.js'
 import { LINKER_EXPORTS } from './header.js'
-import { type IomemOps, type MmioDevice, iomemOps } from './iomem.js'
+import { plugDevice } from './device-host.js'
+import { type IomemOps, MmioBus, type MmioDevice, iomemOps } from './iomem.js'
 import { type JumpOps, jumpOps } from './jump.js'
 import { type MemoryOps, memoryOps } from './memory.js'
 import { type PreemptBinding, type PreemptOps, WATCHDOG_FUEL, preemptOps } from './preempt.js'
@@ -79,7 +80,7 @@ export interface HostOpsConfig {
   replacements?: HostOpReplacements | undefined
 }
 
-export function createHostOps(ctx: HostContext, devices: readonly MmioDevice[] = [], config: HostOpsConfig = {}): HostOps {
+export function createHostOps(ctx: HostContext, bus: MmioBus = new MmioBus(), config: HostOpsConfig = {}): HostOps {
   const handles = new Handles(ctx)
   return guardSyncOps({
     ...consoleOps(ctx),
@@ -89,7 +90,7 @@ export function createHostOps(ctx: HostContext, devices: readonly MmioDevice[] =
     ...tlsOps(ctx),
     ...memoryOps(ctx),
     ...timeOps(ctx, handles),
-    ...iomemOps(ctx, devices),
+    ...iomemOps(ctx, bus),
     ...jumpOps(ctx),
     ...preemptOps(ctx, config.preempt),
     ...randomOps(ctx, config.seed),
@@ -162,7 +163,8 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
   // Every op of the table, so that a misspelt or irreplaceable name is told apart.
   const replacements = options.hostOps === undefined
     ? undefined : checkReplacements(options.hostOps, new Set(Object.keys(createHostOps(ctx))))
-  const ops = createHostOps(ctx, options.devices, {
+  const bus = new MmioBus(options.devices)
+  const ops = createHostOps(ctx, bus, {
     replacements,
     seed: options.seed,
     userArena: () => userArena,
@@ -232,6 +234,12 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
     close: (reason) => runtimeSched.close(reason),
     async call(exportName, args = [], callOptions = {}) {
       return runtimeSched.call({ ...spawnOptions(callOptions, exportName), root: { fn: exported(exportName), args } })
+    },
+    plugDevice(name, size, create) {
+      return plugDevice({
+        sched: runtimeSched, memory, bus,
+        getFreeIrq: exported('kernel_get_free_irq'), triggerIrq: exported('kernel_trigger_irq'),
+      }, name, size, create)
     },
     createWorker(options = {}) {
       const fiber = runtimeSched.createWorker(spawnOptions(options, 'worker'))

@@ -2,7 +2,8 @@
 /**
  * runtime.ts - the narrow interface the API layer (src/kernel.ts, src/syscalls.ts)
  * holds of a runtime: run an export on a fiber, keep worker threads, stage bytes in
- * guest memory for syscalls, the console, figures, failure and close. instantiate()
+ * guest memory for syscalls, plug in devices, the console, figures, failure and
+ * close. instantiate()
  * (index.ts) provides it; nothing above src/host-ops reaches the scheduler, the
  * heap or the wasm memory in any other way.
  *
@@ -63,6 +64,35 @@ export interface RuntimeStats {
   userMemory: { start: number, size: number, usedBytes: number } | null
 }
 
+/**
+ * What a device model (src/devices/) gets of the runtime it is plugged into:
+ * copies to and from guest memory, its interrupt line, and the count of host I/O
+ * the kernel waits on.
+ */
+export interface DeviceHost {
+  /** Bytes of guest memory: every guest address a device touches lies below this. */
+  memorySize(): number
+  /** Copy into.length bytes out of guest memory at address (a range beyond memorySize() throws). */
+  readGuest(address: number, into: Uint8Array): void
+  /** Copy bytes into guest memory at address (a range beyond memorySize() throws). */
+  writeGuest(address: number, bytes: Uint8Array): void
+  /** Raise the device's interrupt line; the kernel's handler runs in a fiber of its own, later. */
+  raiseIrq(): void
+  /**
+   * Host I/O the kernel will wait for has started: until the returned function
+   * is called, a kernel with nothing to run is waiting, not deadlocked.
+   */
+  beginIo(): () => void
+  /** Stop the runtime with error: the device found the kernel's side of it broken. */
+  fail(error: Error): void
+}
+
+/** A device's register window, as the kernel reads and writes it (virtio-mmio). */
+export interface DeviceRegisters {
+  read(offset: number, size: number): number
+  write(offset: number, size: number, value: number): void
+}
+
 /** The console as the C side printed it. */
 export interface ConsoleText {
   /** Everything kept (the last 256 KiB). */
@@ -79,6 +109,12 @@ export interface Runtime<Export extends string = string> {
   createWorker(options?: CallOptions): RuntimeWorker<Export> | null
   /** Where syscall arguments and buffers are staged. */
   readonly userMemory: GuestMemory
+  /**
+   * Plug a virtio-mmio device with a register window of size bytes into the
+   * machine: the runtime reserves its IRQ line and address and announces it on the
+   * kernel's command line. Only before boot: the kernel reads the list once.
+   */
+  plugDevice(name: string, size: number, create: (host: DeviceHost) => DeviceRegisters): Promise<void>
   readonly console: ConsoleText
   stats(): RuntimeStats
   /** The error that stopped the runtime (a trap, a panic, a deadlock, misuse), or null. */

@@ -9,10 +9,11 @@
  * runnable it idles: a Node timer wakes it at the next timer's deadline, and
  * wake-ups (a call, a timer armed) kick it again.
  *
- * Deadlock: idle, no timer armed, yet JS callers wait for fibers. Nothing can ever
- * wake those fibers (only fibers and timers wake fibers), so the runtime fails
- * with a DeadlockError listing each blocked fiber and what it waits on - unless
- * the owner is stopping the runtime, whose close() will reject those callers.
+ * Deadlock: idle, no timer armed, no host I/O in flight, yet JS callers wait for
+ * fibers. Nothing can ever wake those fibers (only fibers, timers and the
+ * completion of host I/O wake fibers), so the runtime fails with a DeadlockError
+ * listing each blocked fiber and what it waits on - unless the owner is stopping
+ * the runtime, whose close() will reject those callers.
  *
  * Limits: the loop keeps the JS thread until a fiber stops (see trampoline.ts);
  * an idle runtime with no waiting caller does not keep the process alive.
@@ -31,6 +32,8 @@ export interface EventLoopHooks {
   runFiber(fiber: Fiber): void
   /** JS callers waiting for a fiber. */
   callersWaiting(): number
+  /** Host I/O in flight that the kernel waits on (a device request): its completion wakes fibers. */
+  externalWaits(): number
   /** The owner is ending the runtime (close() follows): blocked callers are expected, not a deadlock. */
   stopping(): boolean
   blocked(): BlockedFiber[]
@@ -121,7 +124,7 @@ export class EventLoop {
       if (this.#hooks.callersWaiting() === 0) this.#wakeTimer.unref()
       return
     }
-    if (this.#hooks.callersWaiting() === 0 || this.#hooks.stopping()) return
+    if (this.#hooks.callersWaiting() === 0 || this.#hooks.stopping() || this.#hooks.externalWaits() > 0) return
     this.#hooks.fail(new DeadlockError(this.#hooks.blocked()))
   }
 

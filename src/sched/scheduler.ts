@@ -74,6 +74,7 @@ export class Scheduler {
   readonly #calls: Calls
   readonly #events: EventLoop
   readonly #teardown: Teardown
+  #externalWaits = 0
 
   constructor(module: SchedulerModule, options: Partial<SchedulerOptions> = {}) {
     this.options = { ...DEFAULT_SCHEDULER_OPTIONS, ...options }
@@ -99,6 +100,7 @@ export class Scheduler {
       fail: (error) => this.fail(error),
       runFiber: (fiber) => this.#switchTo(fiber),
       callersWaiting: () => this.#calls.waiting,
+      externalWaits: () => this.#externalWaits,
       stopping: () => this.#teardown.stopping,
       blocked: () => this.#lifecycle.blocked(),
     })
@@ -262,6 +264,27 @@ export class Scheduler {
 
   cancelTimer(entry: TimerEntry): boolean {
     return this.#events.cancelTimer(entry)
+  }
+
+  // ---- host I/O ---------------------------------------------------------------------
+
+  /**
+   * Host I/O the kernel waits on has started (a device request): until the
+   * returned function is called, a kernel with nothing to run is waiting for it,
+   * not deadlocked. Calling the function again does nothing.
+   */
+  beginExternalWait(): () => void {
+    this.#externalWaits++
+    let ended = false
+    return () => {
+      if (ended) return
+      ended = true
+      this.#externalWaits--
+    }
+  }
+
+  get externalWaits(): number {
+    return this.#externalWaits
   }
 
   // ---- teardown -------------------------------------------------------------------

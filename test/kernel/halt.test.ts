@@ -38,6 +38,7 @@ describe('halt', () => {
     const wedged: Runtime<KernelExport> = {
       call: () => never,
       createWorker: () => null,
+      plugDevice: () => never,
       userMemory: { alloc: () => 0, free: () => undefined, write: () => undefined, read: () => undefined },
       console: { text: () => '', tail: () => '' },
       stats: () => ({

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: MIT
+/**
+ * virtio-blk.ts - the block device model (virtio 1.x, 5.2) behind the virtio-mmio
+ * transport, on a BlockBackend.
+ *
+ * A notification only takes the requests off the ring and starts their host I/O;
+ * each request completes on its own when its I/O settles (status, used ring,
+ * interrupt), so other syscalls run while a disk is busy, and the scheduler counts
+ * the I/O as something the kernel waits for. Writes are copied out of guest memory
+ * when they are taken, reads copied in when they complete. FLUSH waits for the
+ * writes started before it, then flushes the backend.
+ *
+ * A failing backend gives that request IOERR (the caller sees EIO) and the kernel
+ * goes on; a malformed request (a header too short, no status byte) is the
+ * kernel's bug and a VirtioError.
+ *
+ * Offers: 64-bit sectors, SIZE_MAX, SEG_MAX, BLK_SIZE, FLUSH, RO for a read-only
+ * backend, GET_ID (the backend's serial). Limits: one queue; no discard or
+ * write-zeroes (the kernel writes zeroes itself).
+ */
+import { VirtioError } from '../../errors.js'
+import type { DeviceHost } from '../../host-ops/runtime.js'
+import type { VirtioModel } from '../virtio/mmio.js'
+import type { Chain, Segment, SplitQueue } from '../virtio/virtqueue.js'
+import { type BlockBackend, SECTOR } from './backends.js'
+
+const VIRTIO_ID_BLOCK = 2
+const F_SIZE_MAX = 1n << 1n
+const F_SEG_MAX = 1n << 2n
+const F_RO = 1n << 5n
+const F_BLK_SIZE = 1n << 6n
+const F_FLUSH = 1n << 9n
+
+const T_IN = 0
+const T_OUT = 1
+const T_FLUSH = 4
+const T_GET_ID = 8
+const S_OK = 0
+const S_IOERR = 1
+const S_UNSUPP = 2
+
+const HEADER = 16
+const ID_BYTES = 20
+/** Deep enough to keep a file busy; SEG_MAX leaves room for header and status. */
+const QUEUE_SIZE = 256
+const SIZE_MAX = 1 << 20
+
+export interface BlockStats {
+  reads: number
+  writes: number
+  flushes: number
+  bytesRead: number
+  bytesWritten: number
+  /** Requests the backend failed (each became an I/O error in the kernel). */
+  errors: number
+  /** The last backend failure, for diagnosis. */
+  lastError: Error | null
+}
+
+export class VirtioBlk implements VirtioModel {
+  readonly deviceId = VIRTIO_ID_BLOCK
+  readonly features: bigint
+  readonly queueSizes = [QUEUE_SIZE]
+  readonly stats: BlockStats = { reads: 0, writes: 0, flushes: 0, bytesRead: 0, bytesWritten: 0, errors: 0, lastError: null }
+  readonly #host: DeviceHost
+  readonly #name: string
+  readonly #backend: BlockBackend
+  readonly #config = new DataView(new ArrayBuffer(64))
+  /** Writes in flight: a FLUSH waits for them. */
+  readonly #writes = new Set<Promise<unknown>>()
+
+  constructor(host: DeviceHost, name: string, backend: BlockBackend) {
+    this.#host = host
+    this.#name = name
+    this.#backend = backend
+    this.features = F_SIZE_MAX | F_SEG_MAX | F_BLK_SIZE | F_FLUSH | (backend.readOnly ? F_RO : 0n)
+    this.#config.setBigUint64(0, BigInt(backend.size / SECTOR), true)
+    this.#config.setUint32(8, SIZE_MAX, true)
+    this.#config.setUint32(12, QUEUE_SIZE - 2, true)
+    this.#config.setUint32(20, SECTOR, true)
+  }
+
+  readConfig(offset: number, width: number): number {
+    if (offset + width > this.#config.byteLength) return 0
+    if (width === 1) return this.#config.getUint8(offset)
+    if (width === 2) return this.#config.getUint16(offset, true)
+    return this.#config.getUint32(offset, true)
+  }
+
+  notify(_index: number, queue: SplitQueue): void {
+    for (let chain = queue.pop(); chain !== null; chain = queue.pop()) this.#start(queue, chain)
+  }
+
+  reset(): void {
+    // Requests in flight finish on the host; their retired queue drops the results.
+  }
+
+  #start(queue: SplitQueue, chain: Chain): void {
+    const header = new DataView(this.#gather(chain, chain.readable, HEADER).buffer)
+    const type = header.getUint32(0, true)
+    const sector = header.getBigUint64(8, true)
+    const status = this.#statusByte(chain)
+    const data = this.#trimLast(chain.writable)
+    const done = this.#host.beginIo()
+    let work: Promise<number>
+    switch (type) {
+      case T_IN: work = this.#read(queue, sector, data); break
+      case T_OUT: work = this.#write(sector, this.#gatherAll(chain.readable, HEADER)); break
+      case T_FLUSH: work = this.#flush(); break
+      case T_GET_ID: work = this.#getId(queue, data); break
+      default: work = Promise.resolve(-S_UNSUPP)
+    }
+    void work.then((written) => this.#complete(queue, chain, status, written), (error: unknown) => {
+      this.stats.errors++
+      this.stats.lastError = error instanceof Error ? error : new Error(String(error))
+      this.#complete(queue, chain, status, -S_IOERR)
+    }).finally(done)
+  }
+
+  /** written >= 0: OK with that many data bytes written; -status otherwise. */
+  #complete(queue: SplitQueue, chain: Chain, status: number, written: number): void {
+    if (!queue.live) return
+    this.#host.writeGuest(status, Uint8Array.of(written >= 0 ? S_OK : -written))
+    queue.push(chain.head, Math.max(written, 0) + 1)
+    queue.signal()
+  }
+
+  async #read(queue: SplitQueue, sector: bigint, data: readonly Segment[]): Promise<number> {
+    const length = data.reduce((sum, s) => sum + s.length, 0)
+    const offset = this.#range(sector, length)
+    if (offset < 0) return -S_IOERR
+    const bytes = new Uint8Array(length)
+    await this.#backend.read(offset, bytes)
+    this.stats.reads++
+    this.stats.bytesRead += length
+    // The device was reset meanwhile: those buffers are no longer the driver's request.
+    if (!queue.live) return length
+    let at = 0
+    for (const segment of data) {
+      this.#host.writeGuest(segment.address, bytes.subarray(at, at + segment.length))
+      at += segment.length
+    }
+    return length
+  }
+
+  #write(sector: bigint, bytes: Uint8Array): Promise<number> {
+    const offset = this.#range(sector, bytes.length)
+    if (offset < 0 || this.#backend.readOnly) return Promise.resolve(-S_IOERR)
+    const write = this.#backend.write(offset, bytes).then(() => {
+      this.stats.writes++
+      this.stats.bytesWritten += bytes.length
+      return 0
+    })
+    const settled = write.catch(() => undefined)
+    this.#writes.add(settled)
+    void settled.finally(() => this.#writes.delete(settled))
+    return write
+  }
+
+  async #flush(): Promise<number> {
+    await Promise.all(this.#writes)
+    await this.#backend.flush()
+    this.stats.flushes++
+    return 0
+  }
+
+  async #getId(queue: SplitQueue, data: readonly Segment[]): Promise<number> {
+    const id = new Uint8Array(ID_BYTES)
+    id.set(new TextEncoder().encode(this.#backend.serial).subarray(0, ID_BYTES))
+    let at = 0
+    for (const segment of data) {
+      if (at >= ID_BYTES || !queue.live) break
+      const n = Math.min(segment.length, ID_BYTES - at)
+      this.#host.writeGuest(segment.address, id.subarray(at, at + n))
+      at += n
+    }
+    return at
+  }
+
+  /** The byte offset of a request of length bytes at sector, or -1 when it leaves the disk or is not whole sectors. */
+  #range(sector: bigint, length: number): number {
+    const end = sector * BigInt(SECTOR) + BigInt(length)
+    if (length % SECTOR !== 0 || end > BigInt(this.#backend.size)) return -1
+    return Number(sector) * SECTOR
+  }
+
+  /** The address of the status byte: the last byte of the last writable buffer. */
+  #statusByte(chain: Chain): number {
+    const last = chain.writable.at(-1)
+    if (last === undefined || last.length === 0) throw new VirtioError(this.#name, `request ${chain.head} has no status byte`)
+    return last.address + last.length - 1
+  }
+
+  /** The writable buffers without the status byte. */
+  #trimLast(segments: readonly Segment[]): Segment[] {
+    const data = segments.slice()
+    const last = data.pop()
+    if (last !== undefined && last.length > 1) data.push({ address: last.address, length: last.length - 1 })
+    return data
+  }
+
+  /** The first length bytes of segments. */
+  #gather(chain: Chain, segments: readonly Segment[], length: number): Uint8Array {
+    const bytes = this.#gatherAll(segments, 0, length)
+    if (bytes.length < length) throw new VirtioError(this.#name, `request ${chain.head} has a header of ${bytes.length} bytes, not ${length}`)
+    return bytes
+  }
+
+  /** The bytes of segments from skip on (at most limit). */
+  #gatherAll(segments: readonly Segment[], skip: number, limit = Infinity): Uint8Array {
+    const total = Math.min(limit, Math.max(0, segments.reduce((sum, s) => sum + s.length, 0) - skip))
+    const bytes = new Uint8Array(total)
+    let offset = 0
+    let toSkip = skip
+    for (const segment of segments) {
+      if (offset >= total) break
+      const from = Math.min(toSkip, segment.length)
+      toSkip -= from
+      const n = Math.min(segment.length - from, total - offset)
+      if (n > 0) this.#host.readGuest(segment.address + from, bytes.subarray(offset, offset + n))
+      offset += n
+    }
+    return bytes
+  }
+}
