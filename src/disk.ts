@@ -5,9 +5,9 @@
  * the filesystem type found from its superblock, and unmounting with the data on
  * the backend.
  *
- * The kernel finds partitions itself (MBR and GPT) when the disk appears. The
- * device node comes from devtmpfs; where /dev has no node, one is made from the
- * numbers in sysfs (mounted at /sys on first use), as LKL's lkl_mount_dev does.
+ * The kernel finds partitions itself (MBR and GPT) when the disk appears, and
+ * devtmpfs (mounted at /dev at boot when there are disks) makes their nodes:
+ * /dev/vda, /dev/vda1, … - no mknod from sysfs numbers as LKL's lkl_mount_dev.
  *
  * Limits: disks are plugged in at boot, not later; the filesystem types detected
  * are ext2/3/4, vfat, btrfs, xfs, iso9660 and squashfs - the kernel must have the
@@ -100,42 +100,12 @@ async function exists(host: MountHost, path: string): Promise<boolean> {
   })
 }
 
-async function readText(host: MountHost, path: string): Promise<string> {
-  const { AT_FDCWD, O_RDONLY } = host.constants
-  const fd = await host.sys.openat(AT_FDCWD, path, O_RDONLY, 0)
-  try {
-    const buffer = new Uint8Array(256)
-    const n = await host.sys.read(fd, buffer, buffer.length)
-    return new TextDecoder().decode(buffer.subarray(0, n)).trim()
-  } finally {
-    await host.sys.close(fd)
-  }
-}
-
-/** sysfs at /sys, mounted once. */
-async function sysfs(host: MountHost): Promise<void> {
-  if (await exists(host, '/sys/block')) return
-  await makeDirs(host, '/sys')
-  await host.sys.mount('sysfs', '/sys', 'sysfs', 0, null)
-}
-
-/** The device node of name (vda, vda1), made from sysfs when /dev lacks it. */
+/** The device node of a disk or one of its partitions (devtmpfs makes them as the kernel finds them). */
 async function deviceNode(host: MountHost, disk: KernelDisk, partition: number | undefined): Promise<string> {
-  const name = `${disk.name}${partition ?? ''}`
-  const node = `/dev/${name}`
+  const node = disk.devicePath(partition)
   if (await exists(host, node)) return node
-  await sysfs(host)
-  const sysPath = partition === undefined ? `/sys/block/${name}` : `/sys/block/${disk.name}/${name}`
-  if (!(await exists(host, sysPath))) {
-    throw new UklklError(partition === undefined ? `disk ${disk.name} is not in the kernel's /sys/block (did its device fail to probe? see k.console())`
-      : `disk ${disk.name} has no partition ${partition}: its partition table has no such entry`)
-  }
-  const [major = Number.NaN, minor = Number.NaN] = (await readText(host, `${sysPath}/dev`)).split(':').map(Number)
-  await makeDirs(host, '/dev')
-  const { AT_FDCWD, S_IFBLK } = host.constants
-  // mknod's dev_t is the userspace encoding (new_encode_dev), not the kernel's MKDEV.
-  await host.sys.mknodat(AT_FDCWD, node, S_IFBLK | 0o600, (minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12))
-  return node
+  throw new UklklError(partition === undefined ? `disk ${disk.name} has no device node ${node} (did it fail to probe? see k.console())`
+    : `disk ${disk.name} has no partition ${partition}: its partition table has no such entry`)
 }
 
 /** Read the first bytes of a device node and name its filesystem. */

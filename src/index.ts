@@ -7,6 +7,9 @@ export {
   type HaltOptions, Kernel, type HostSelftest, type KernelImage, type KernelOptions, type KernelStats, type KernelThread, type MountOptions,
   type RawSyscallArg, type SchedulerTuning, loadKernelImage, startKernel,
 } from './kernel.js'
+export { type BlockBackend, type FileDiskOptions, fileDisk, memoryDisk, overlayDisk } from './devices/block/backends.js'
+export type { BlockStats } from './devices/block/virtio-blk.js'
+export { type DiskMountOptions, KernelDisk } from './disk.js'
 export type { SyscallArgValue, SyscallFn } from './syscalls.js'
 export type { FieldValue } from './structs.js'
 export type { KernelData, StructLayout, SyscallInfo } from './kernel-data.js'
@@ -15,7 +18,7 @@ export type {
 } from './generated/kernel-api.js'
 export type { HostOpReplacements } from './host-ops/runtime.js'
 export {
-  AsyncifyOverflowError, DeadlockError, FiberTrapError, HostOpMisuseError, KernelStoppedError, LinuxError,
-  PanicError, RuntimeFailedError, SchedulerInvariantError, SoftLockupError, StackOverflowError, UklklError,
+  AsyncifyOverflowError, DeadlockError, FiberTrapError, HostOpMisuseError, ImageLockedError, KernelStoppedError, LinuxError,
+  PanicError, RuntimeFailedError, SchedulerInvariantError, SoftLockupError, StackOverflowError, UklklError, VirtioError,
   type KernelTask,
 } from './errors.js'

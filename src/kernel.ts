@@ -565,5 +565,8 @@ export async function startKernel(options: KernelOptions = {}): Promise<Kernel> 
     await closeBackends(disks.map((d) => d.backend)).catch(() => undefined)
     throw new UklklError(`kernel_start failed with ${result}; console tail:\n${runtime.console.tail()}`)
   }
-  return new Kernel(runtime, image, disks)
+  const kernel = new Kernel(runtime, image, disks)
+  // The disks' device nodes (/dev/vda, /dev/vda1, …), made by the kernel as it finds them.
+  if (disks.length > 0) await kernel.mountFs('devtmpfs', { target: '/dev' })
+  return kernel
 }

@@ -280,6 +280,8 @@ export class Scheduler {
       if (ended) return
       ended = true
       this.#externalWaits--
+      // Whether the I/O woke a fiber or not, the loop looks again (and may find a deadlock now).
+      this.#events.kick()
     }
   }
 

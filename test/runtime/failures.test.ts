@@ -52,6 +52,18 @@ describe('failures become typed errors', () => {
     expect(fx.runtime.sched.heap.stats.liveBlocks, 'stacks or buffers left after close').toBe(0)
   }, FAILURE_BUDGET_MS)
 
+  it('host I/O in flight is something to wait for, not a deadlock; once it ends with nothing woken, it is', async () => {
+    await using fx = await loadFixture('failures')
+    const endIo = fx.runtime.sched.beginExternalWait()
+    let outcome: unknown = 'pending'
+    const running = fx.run('deadlock').then(() => 'resolved', (error: unknown) => error)
+    void running.then((value) => { outcome = value })
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(outcome).toBe('pending')
+    endIo()
+    expect(await running).toBeInstanceOf(DeadlockError)
+  }, FAILURE_BUDGET_MS)
+
   it('an asyncify buffer overflow names the fiber; the process carries on', async () => {
     await using fx = await loadFixture('failures')
     const error = await rejection(fx.runWith({ name: 'diver', bufferSize: 256 }, 'block_deep', 100))
