@@ -20,10 +20,18 @@
  * lkl_host_ops is LKL's default table of the replaceable host ops (console to
  * stdout, the process clock, Web Crypto); spread it to replace one of them.
  *
+ * Disks go the LKL way too: lkl_disk_add(fileDisk(path)) before lkl_start_kernel
+ * gives a disk id; lkl_mount_dev(id, part, fstype, flags, opts, mntStr) mounts it
+ * (part 0: the whole disk) and writes the mount point into mntStr; lkl_umount_dev
+ * unmounts; lkl_opendir/lkl_readdir/lkl_errdir/lkl_closedir list a directory.
+ *
  * Limits: on the default export, lkl_sys_* and LKL_* exist only between
- * lkl_start_kernel and lkl_sys_halt (before, they throw KernelStoppedError).
+ * lkl_start_kernel and lkl_sys_halt (before, they throw KernelStoppedError);
+ * disks are added before the kernel starts and removed after it halts (LKL can
+ * hot-add; this port plugs devices in at boot only).
  */
-import { KernelStoppedError, LinuxError } from './errors.js'
+import type { BlockBackend } from './devices/block/backends.js'
+import { KernelStoppedError, LinuxError, UklklError } from './errors.js'
 import type { ConstantName, SyscallName, Syscalls } from './generated/kernel-api.js'
 import type { HostOpReplacements } from './host-ops/runtime.js'
 import { type Kernel, type KernelOptions, startKernel } from './kernel.js'
@@ -86,7 +94,47 @@ export type Lkl = LklTableSyscalls & LklGenericSyscalls & LklConstants & {
   lkl_mount_fs(fstype: string): Promise<number>
   /** What errno err (negative or positive) means, as the kernel's uapi comment says it. */
   lkl_strerror(err: number): string
+  /**
+   * Mount disk diskId (partition part, 0 for the whole disk) at /mnt/vdXN (LKL's
+   * lkl_mount_dev); fsType null detects it. The mount point goes into mntStr,
+   * NUL-terminated. 0 or -errno (-EINVAL for an unknown filesystem or partition).
+   */
+  lkl_mount_dev(diskId: number, part: number, fsType: string | null, flags: number, opts: string | null,
+    mntStr: Uint8Array): Promise<number>
+  /** Sync and unmount what lkl_mount_dev mounted (LKL's lkl_umount_dev): 0 or -errno. */
+  lkl_umount_dev(diskId: number, part: number, flags: number, timeoutMs: number): Promise<number>
+  /** Open a directory for lkl_readdir (LKL's lkl_opendir); null with err[0] = -errno on failure. */
+  lkl_opendir(path: string, err: Int32Array): Promise<LklDir | null>
+  /** The next entry, or null at the end or on an error (then lkl_errdir says which). */
+  lkl_readdir(dir: LklDir): Promise<LklDirent | null>
+  /** The error that ended lkl_readdir, 0 if none. */
+  lkl_errdir(dir: LklDir): number
+  lkl_closedir(dir: LklDir): Promise<number>
 }
+
+/** An entry of lkl_readdir: struct lkl_linux_dirent64's fields. */
+export interface LklDirent {
+  d_ino: bigint
+  d_off: bigint
+  d_type: number
+  d_name: string
+}
+
+/** A directory open for lkl_readdir. */
+export interface LklDir {
+  readonly fd: number
+}
+
+interface DirState extends LklDir {
+  buffer: Uint8Array
+  length: number
+  at: number
+  error: number
+}
+
+/* The errno values lkl_disk_add and lkl_disk_remove answer with before any kernel (and its constants) exists. */
+const EBUSY = 16
+const EINVAL = 22
 
 /** Run a call the LKL way: -errno instead of a LinuxError. */
 async function negative(call: () => Promise<number>): Promise<number> {
@@ -144,6 +192,92 @@ function generic(k: Kernel): LklGenericSyscalls {
   }
 }
 
+function diskNames(k: Kernel): Pick<Lkl, 'lkl_mount_dev' | 'lkl_umount_dev' | 'lkl_opendir' | 'lkl_readdir' | 'lkl_errdir' | 'lkl_closedir'> {
+  const c = k.constants
+  const states = new WeakMap<LklDir, DirState>()
+  const mountPoint = (diskId: number, part: number): string | null => {
+    const disk = k.disks[diskId]
+    return disk === undefined ? null : `/mnt/${disk.name}${part === 0 ? '' : part}`
+  }
+  const state = (dir: LklDir): DirState => {
+    const found = states.get(dir)
+    if (found === undefined) throw new TypeError('not a directory from lkl_opendir')
+    return found
+  }
+  return {
+    async lkl_mount_dev(diskId, part, fsType, flags, opts, mntStr) {
+      const disk = k.disks[diskId]
+      const target = mountPoint(diskId, part)
+      if (disk === undefined || target === null) return -c.EINVAL
+      const path = new TextEncoder().encode(`${target}\0`)
+      if (path.length > mntStr.length) return -c.ENOMEM
+      try {
+        await k.mount(disk, {
+          ...(part === 0 ? {} : { partition: part }),
+          ...(fsType === null ? {} : { fstype: fsType }),
+          ...(opts === null ? {} : { options: opts }),
+          readOnly: (flags & c.MS_RDONLY) !== 0,
+        })
+      } catch (error) {
+        if (error instanceof LinuxError) return -error.errno
+        if (error instanceof UklklError && error.cause instanceof LinuxError) return -error.cause.errno
+        if (error instanceof UklklError && !(error instanceof KernelStoppedError)) return -c.EINVAL
+        throw error
+      }
+      mntStr.set(path)
+      return 0
+    },
+    lkl_umount_dev: (diskId, part) => negative(async () => {
+      const target = mountPoint(diskId, part)
+      if (target === null) return -c.EINVAL
+      await k.umount(target)
+      return 0
+    }),
+    async lkl_opendir(path, err) {
+      try {
+        const fd = await k.sys.openat(c.AT_FDCWD, path, c.O_RDONLY | c.O_DIRECTORY, 0)
+        const dir: LklDir = { fd }
+        states.set(dir, { fd, buffer: new Uint8Array(4096), length: 0, at: 0, error: 0 })
+        err[0] = 0
+        return dir
+      } catch (error) {
+        if (!(error instanceof LinuxError)) throw error
+        err[0] = -error.errno
+        return null
+      }
+    },
+    async lkl_readdir(dir) {
+      const s = state(dir)
+      if (s.at >= s.length) {
+        const n = await negative(() => k.sys.getdents64(s.fd, s.buffer, s.buffer.length))
+        if (n <= 0) {
+          s.error = Math.min(n, 0)
+          return null
+        }
+        s.length = n
+        s.at = 0
+      }
+      // struct linux_dirent64: d_ino, d_off, d_reclen, d_type, then the NUL-terminated name.
+      const view = new DataView(s.buffer.buffer, s.at)
+      const reclen = view.getUint16(16, true)
+      const name = s.buffer.subarray(s.at + 19, s.at + reclen)
+      const entry: LklDirent = {
+        d_ino: view.getBigUint64(0, true),
+        d_off: view.getBigInt64(8, true),
+        d_type: view.getUint8(18),
+        d_name: new TextDecoder().decode(name.subarray(0, name.indexOf(0))),
+      }
+      s.at += reclen
+      return entry
+    },
+    lkl_errdir: (dir) => state(dir).error,
+    lkl_closedir: (dir) => negative(async () => {
+      states.delete(dir)
+      return k.sys.close(dir.fd)
+    }),
+  }
+}
+
 /** LKL's names over kernel k. */
 export function lklFor(k: Kernel): Lkl {
   const names: Record<string, unknown> = {}
@@ -161,6 +295,7 @@ export function lklFor(k: Kernel): Lkl {
       const name = errnoName.get(Math.abs(err))
       return (name === undefined ? undefined : k.image.data.errnoText[name]) ?? `Unknown error ${Math.abs(err)}`
     },
+    ...diskNames(k),
   }
   return Object.assign(names as LklTableSyscalls & LklConstants, generic(k), rest)
 }
@@ -176,6 +311,13 @@ export type LklDefault = Omit<Lkl, 'kernel'> & {
    */
   lkl_start_kernel(ops: HostOpReplacements | null, cmdline?: string,
     options?: Omit<KernelOptions, 'cmdline' | 'hostOps'>): Promise<number>
+  /**
+   * Add a disk for the next lkl_start_kernel (LKL's lkl_disk_add): its disk id
+   * (the kernel's vda is 0), or -EBUSY while a kernel runs.
+   */
+  lkl_disk_add(disk: BlockBackend): number
+  /** Forget disk diskId (LKL's lkl_disk_remove): 0; -EBUSY while a kernel runs, -EINVAL for no such disk. */
+  lkl_disk_remove(diskId: number): number
 }
 
 /**
@@ -197,6 +339,8 @@ export const lkl_host_ops: Readonly<Required<HostOpReplacements>> = Object.freez
 })
 
 let current: Lkl | null = null
+/** lkl_disk_add's disks, by id; a removed one leaves a hole so that ids stay put. */
+const disks: (BlockBackend | null)[] = []
 
 const base = {
   get kernel(): Kernel | null {
@@ -205,7 +349,22 @@ const base = {
   async lkl_start_kernel(ops: HostOpReplacements | null, cmdline = '',
     options: Omit<KernelOptions, 'cmdline' | 'hostOps'> = {}): Promise<number> {
     if (current !== null) return -current.kernel.constants.EBUSY
-    current = lklFor(await startKernel({ ...options, cmdline, ...(ops === null ? {} : { hostOps: ops }) }))
+    if (disks.includes(null)) throw new UklklError('lkl_start_kernel: a disk id was removed; disk ids must run from 0 without holes')
+    const added = disks.filter((d) => d !== null)
+    current = lklFor(await startKernel({
+      ...options, cmdline, ...(ops === null ? {} : { hostOps: ops }), disks: [...added, ...(options.disks ?? [])],
+    }))
+    return 0
+  },
+  lkl_disk_add(disk: BlockBackend): number {
+    if (current !== null) return -EBUSY
+    return disks.push(disk) - 1
+  },
+  lkl_disk_remove(diskId: number): number {
+    if (current !== null) return -EBUSY
+    if (disks[diskId] === undefined || disks[diskId] === null) return -EINVAL
+    disks[diskId] = null
+    while (disks.at(-1) === null) disks.pop()
     return 0
   },
   async lkl_sys_halt(): Promise<number> {
