@@ -3,6 +3,7 @@
  * index.ts - `npm run bench`: every benchmark suite, or the ones named on the
  * command line (e.g. `npm run bench -- runtime`).
  */
+import { diskBench } from './disk.js'
 import { kernelBench } from './kernel.js'
 import { packageBench } from './package.js'
 import { runtimeBench } from './runtime.js'
@@ -13,6 +14,7 @@ const suites: Record<string, () => Promise<void>> = {
   kernel: kernelBench,
   package: packageBench,
   soak: soakBench,
+  disk: () => diskBench(),
 }
 
 const wanted = process.argv.slice(2)

@@ -5,20 +5,28 @@
 #   scripts/install-toolchain.sh            clang/lld/llvm (the pinned major) for wasm32
 #   scripts/install-toolchain.sh --kernel   the same, plus linux-source-6.12 and every
 #                                           tool the kernel's make runs
+#   scripts/install-toolchain.sh --test-tools
+#                                           only the disk tests' oracles: e2fsprogs,
+#                                           dosfstools, mtools, fdisk (sfdisk) and git
 # It checks what the builds actually run (each command with `command -v`, each
 # header or file by its path), not which packages are registered, so a tool that
 # no package list named cannot go missing unnoticed. What is missing goes into one
 # apt-get update + install. Without root and without usable sudo it names the
 # packages and exits 1; on a machine without apt-get it names what is missing.
+# Limits: e2fsprogs, dosfstools and fdisk put their tools in /usr/sbin, which Debian
+# leaves off a non-root user's PATH; callers put it there (test/support/images.ts),
+# as this script looks only on PATH.
 set -euo pipefail
 
 LLVM_MAJOR=19   # pinned: keep in step with scripts/toolchain.ts
 
-kernel=0
+mode=wasm32
 if [[ "${1:-}" == "--kernel" && $# -eq 1 ]]; then
-	kernel=1
+	mode=kernel
+elif [[ "${1:-}" == "--test-tools" && $# -eq 1 ]]; then
+	mode=test-tools
 elif [[ $# -gt 0 ]]; then
-	echo "usage: $0 [--kernel]" >&2
+	echo "usage: $0 [--kernel | --test-tools]" >&2
 	exit 2
 fi
 
@@ -37,13 +45,28 @@ file_from() { [[ -e $2 ]] || need "$1" "$2"; }                           # file_
 check_all() {
 	missing_packages=()
 	missing_what=()
+	if [[ $mode == test-tools ]]; then
+		# The disk tests' oracles (test/support/images.ts): they build, check and read
+		# back images with tools nobody on the project wrote.
+		command_from e2fsprogs mke2fs
+		command_from e2fsprogs e2fsck
+		command_from e2fsprogs debugfs
+		command_from dosfstools mkfs.vfat
+		command_from dosfstools fsck.vfat
+		command_from mtools mcopy
+		command_from mtools mdir
+		command_from fdisk sfdisk     # MBR and GPT partition tables
+		command_from git git          # the host's git checks repositories written through k.fs
+		return 0
+	fi
+
 	# Fixtures and the kernel: compile and link for wasm32, plus clang's wasm32 runtime.
 	command_from clang-$LLVM_MAJOR clang-$LLVM_MAJOR
 	command_from lld-$LLVM_MAJOR wasm-ld-$LLVM_MAJOR
 	command_from llvm-$LLVM_MAJOR llvm-ar-$LLVM_MAJOR
 	file_from libclang-rt-$LLVM_MAJOR-dev-wasm32 \
 		/usr/lib/llvm-$LLVM_MAJOR/lib/clang/$LLVM_MAJOR/lib/wasi/libclang_rt.builtins-wasm32.a
-	[[ $kernel -eq 1 ]] || return 0
+	[[ $mode == kernel ]] || return 0
 
 	# The kernel build: make with LLVM=-$LLVM_MAJOR, so the kernel's own host programs
 	# (fixdep, kconfig, unifdef) are compiled by clang-$LLVM_MAJOR too, not gcc.

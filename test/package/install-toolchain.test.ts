@@ -7,7 +7,8 @@
  *
  * Limits: the header and file checks (libelf.h, the source tarball, clang's wasm32
  * runtime) look at fixed paths, so these cases can only hide commands. The fake
- * apt-get "installs" rsync and bc only.
+ * apt-get "installs" only the packages of FAKE_APT (by linking this machine's
+ * commands back in), and the --test-tools cases need those tools on this machine.
  */
 import { spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
@@ -18,6 +19,35 @@ import { afterEach, describe, expect, it } from 'vitest'
 
 const script = fileURLToPath(new URL('../../scripts/install-toolchain.sh', import.meta.url))
 const systemBins = ['/usr/bin', '/bin', '/usr/sbin', '/sbin']
+
+/** What --test-tools must check, each with the Debian package the script must name for it. */
+const TEST_TOOLS: readonly { tool: string; pkg: string }[] = [
+  { tool: 'mke2fs', pkg: 'e2fsprogs' },
+  { tool: 'e2fsck', pkg: 'e2fsprogs' },
+  { tool: 'debugfs', pkg: 'e2fsprogs' },
+  { tool: 'mkfs.vfat', pkg: 'dosfstools' },
+  { tool: 'fsck.vfat', pkg: 'dosfstools' },
+  { tool: 'mcopy', pkg: 'mtools' },
+  { tool: 'mdir', pkg: 'mtools' },
+  { tool: 'sfdisk', pkg: 'fdisk' },
+  { tool: 'git', pkg: 'git' },
+]
+
+/** The packages the fake apt-get can install, and the commands each brings. */
+const FAKE_APT: Readonly<Record<string, readonly string[]>> = {
+  rsync: ['rsync'],
+  bc: ['bc'],
+  mtools: ['mcopy', 'mdir'],
+  fdisk: ['sfdisk'],
+}
+
+/** This machine's copy of a command, from the system directories. */
+function systemCommand(name: string): string {
+  for (const sys of systemBins) {
+    if (existsSync(path.join(sys, name))) return path.join(sys, name)
+  }
+  throw new Error(`${name} is not installed on this machine (scripts/install-toolchain.sh --test-tools installs it)`)
+}
 
 interface Machine {
   bin: string
@@ -33,7 +63,7 @@ afterEach(() => {
 
 /**
  * A PATH with every command of this machine but those hidden (and never the real
- * apt-get, sudo or id). aptInstalls: whether the fake apt-get provides rsync and bc.
+ * apt-get, sudo or id). aptInstalls: whether the fake apt-get provides FAKE_APT's packages.
  */
 function machine(options: { hide: string[]; uid: number; aptInstalls: boolean }): Machine {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'uklkl-toolchain-test-'))
@@ -53,8 +83,10 @@ function machine(options: { hide: string[]; uid: number; aptInstalls: boolean })
     chmodSync(path.join(bin, name), 0o755)
   }
   fake('id', `echo ${options.uid}`)
+  const links = (pkg: string): string =>
+    (FAKE_APT[pkg] ?? []).map((name) => `ln -s ${systemCommand(name)} ${path.join(bin, name)}`).join('; ')
   const provide = options.aptInstalls
-    ? `for p in "$@"; do case $p in rsync|bc) ln -s /usr/bin/$p ${bin}/$p;; esac; done`
+    ? `for p in "$@"; do case $p in ${Object.keys(FAKE_APT).map((pkg) => `${pkg}) ${links(pkg)};;`).join(' ')} esac; done`
     : ':'
   fake('apt-get', `echo "$*" >> ${aptLog}\n[ "$1" = install ] && { ${provide}; }\nexit 0`)
   return {
@@ -111,10 +143,51 @@ describe('install-toolchain.sh', () => {
     expect(r.stderr).toContain('still missing after the install: rsync')
   })
 
+  it.each(TEST_TOOLS)('--test-tools: a missing $tool is asked of Debian as $pkg', ({ tool, pkg }) => {
+    const m = machine({ hide: [tool], uid: 0, aptInstalls: false })
+    const r = m.install(['--test-tools'])
+    expect(r.stderr).toContain(`missing ${tool} (Debian packages: ${pkg})`)
+    expect(r.apt).toEqual(['update -qq', `install -y -qq --no-install-recommends ${pkg}`])
+  })
+
+  it('--test-tools: as root, installs every missing package with one update and one install', () => {
+    const m = machine({ hide: ['mcopy', 'mdir', 'sfdisk'], uid: 0, aptInstalls: true })
+    const first = m.install(['--test-tools'])
+    expect(first.status, first.stderr).toBe(0)
+    expect(first.stderr).toContain('missing mcopy, mdir, sfdisk (Debian packages: mtools fdisk)')
+    expect(first.apt).toEqual(['update -qq', 'install -y -qq --no-install-recommends mtools fdisk'])
+    const again = m.install(['--test-tools'])
+    expect(again.status, again.stderr).toBe(0)
+    expect(again.apt, 'a second run finds everything and calls no apt-get').toEqual([])
+  })
+
+  it('--test-tools checks only the test tools, and the other modes never ask for them', () => {
+    const noCompiler = machine({ hide: ['clang-19', 'rsync'], uid: 0, aptInstalls: false })
+    const tools = noCompiler.install(['--test-tools'])
+    expect(tools.status, tools.stderr).toBe(0)
+    expect(tools.apt).toEqual([])
+    const noTestTools = machine({ hide: TEST_TOOLS.map(({ tool }) => tool), uid: 0, aptInstalls: false })
+    for (const args of [[], ['--kernel']]) {
+      const r = noTestTools.install(args)
+      expect(r.status, `${args.join(' ')}: ${r.stderr}`).toBe(0)
+      expect(r.apt).toEqual([])
+    }
+  })
+
+  it('--test-tools, not root and no sudo: names the packages and installs nothing', () => {
+    const m = machine({ hide: ['mke2fs', 'sfdisk'], uid: 1000, aptInstalls: true })
+    const r = m.install(['--test-tools'])
+    expect(r.status).toBe(1)
+    expect(r.apt).toEqual([])
+    expect(r.stderr).toContain('apt-get install -y --no-install-recommends e2fsprogs fdisk')
+  })
+
   it('rejects an unknown argument', () => {
     const m = machine({ hide: [], uid: 0, aptInstalls: false })
-    const r = m.install(['--kernal'])
-    expect(r.status).toBe(2)
-    expect(r.stderr).toContain('usage:')
+    for (const args of [['--kernal'], ['--kernel', '--test-tools']]) {
+      const r = m.install(args)
+      expect(r.status, args.join(' ')).toBe(2)
+      expect(r.stderr).toContain('usage:')
+    }
   })
 })

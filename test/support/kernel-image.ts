@@ -1,22 +1,32 @@
 // SPDX-License-Identifier: MIT
 /**
  * kernel-image.ts - global setup of the kernel project (vitest.config.ts): make sure
- * build/lkl.wasm is current before any test boots it. The kernel build is cached by a
- * hash of its inputs, so this takes seconds when nothing changed; on a fresh machine
- * it is the full build, with its progress on the console.
+ * the disk tests' oracles are installed (scripts/install-toolchain.sh --test-tools:
+ * e2fsprogs, dosfstools, mtools, sfdisk, git) and build/lkl.wasm is current before
+ * any test boots it. The kernel build is cached by a hash of its inputs, so this
+ * takes seconds when nothing changed; on a fresh machine it is the full build, with
+ * its progress on the console.
  *
- * UKLKL_KERNEL_BUILD=0 turns the build off: the suites then use build/ as it is (and
- * fail with "no kernel image" when there is none).
+ * The install follows the script's rules: as root it installs what is missing, with
+ * sudo if sudo is usable, and otherwise it names the packages and the setup fails.
+ * UKLKL_KERNEL_BUILD=0 turns the build off (not the tools check): the suites then use
+ * build/ as it is (and fail with "no kernel image" when there is none).
  */
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { toolEnv } from './images.js'
 
 export default function setup(): void {
+  const root = fileURLToPath(new URL('../..', import.meta.url))
+  // toolEnv: the script looks only on PATH, and Debian leaves /usr/sbin (mke2fs, sfdisk) off a non-root PATH.
+  const tools = spawnSync('bash', ['scripts/install-toolchain.sh', '--test-tools'], { cwd: root, env: toolEnv, stdio: 'inherit' })
+  if (tools.status !== 0) {
+    throw new Error(`scripts/install-toolchain.sh --test-tools failed (exit ${tools.status ?? tools.signal}): the disk tests' tools are missing (see the messages above)`)
+  }
   if (process.env.UKLKL_KERNEL_BUILD === '0') {
     console.log('kernel-image: UKLKL_KERNEL_BUILD=0: no kernel build, build/ is used as it is')
     return
   }
-  const root = fileURLToPath(new URL('../..', import.meta.url))
   const result = spawnSync('npm', ['run', '--silent', 'build:kernel'], { cwd: root, stdio: 'inherit' })
   if (result.status !== 0) throw new Error(`npm run build:kernel failed (exit ${result.status ?? result.signal})`)
 }
