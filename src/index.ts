@@ -10,6 +10,11 @@ export {
 export { type BlockBackend, type FileDiskOptions, fileDisk, memoryDisk, overlayDisk } from './devices/block/backends.js'
 export type { BlockStats } from './devices/block/virtio-blk.js'
 export { type DiskMountOptions, KernelDisk } from './disk.js'
+export { type OpenImageOptions, type OpenedImage, openImage } from './image.js'
+export {
+  BigIntStats, Dirent, FsError, KernelFileHandle, KernelFs, type KernelFsOptions, type MakeDirectoryOptions, type Mode,
+  type OpenFlags, type ReadFileOptions, type ReaddirOptions, type RmOptions, Stats, type TimeLike, type WriteFileOptions, kernelFs,
+} from './fs/index.js'
 export type { SyscallArgValue, SyscallFn } from './syscalls.js'
 export type { FieldValue } from './structs.js'
 export type { KernelData, StructLayout, SyscallInfo } from './kernel-data.js'
