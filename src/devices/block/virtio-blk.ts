@@ -103,12 +103,17 @@ export class VirtioBlk implements VirtioModel {
     const data = this.#trimLast(chain.writable)
     const done = this.#host.beginIo()
     let work: Promise<number>
-    switch (type) {
-      case T_IN: work = this.#read(queue, sector, data); break
-      case T_OUT: work = this.#write(sector, this.#gatherAll(chain.readable, HEADER)); break
-      case T_FLUSH: work = this.#flush(); break
-      case T_GET_ID: work = this.#getId(queue, data); break
-      default: work = Promise.resolve(-S_UNSUPP)
+    try {
+      switch (type) {
+        case T_IN: work = this.#read(queue, sector, data); break
+        case T_OUT: work = this.#write(sector, this.#gatherAll(chain.readable, HEADER)); break
+        case T_FLUSH: work = this.#flush(); break
+        case T_GET_ID: work = this.#getId(queue, data); break
+        default: work = Promise.resolve(-S_UNSUPP)
+      }
+    } catch (error) {
+      // A backend that throws instead of rejecting: the same IOERR, and the I/O begun above still ends.
+      work = Promise.reject(error)
     }
     void work.then((written) => this.#complete(queue, chain, status, written), (error: unknown) => {
       this.stats.errors++

@@ -64,9 +64,13 @@ export class SplitQueue {
     this.#host = host
     this.#name = name
     this.#signal = signal
-    if (!Number.isInteger(size) || size < 1 || size > 32768) this.#broken(`queue size ${size}`)
+    // Split rings are a power of 2 long (virtio 1.x, 2.7): indices wrap at 2^16, slots at size.
+    if (!Number.isInteger(size) || size < 1 || size > 32768 || (size & (size - 1)) !== 0) {
+      this.#broken(`queue size ${size} (a power of 2 up to 32768)`)
+    }
     this.#size = size
-    this.#rings = rings
+    // A copy: the transport's registers may change under a live queue; the rings checked here stay.
+    this.#rings = { desc: rings.desc, avail: rings.avail, used: rings.used }
     this.#checkRing('descriptor table', rings.desc, 16, DESC_SIZE * size)
     this.#checkRing('available ring', rings.avail, 2, 6 + 2 * size)
     this.#checkRing('used ring', rings.used, 4, 6 + 8 * size)
@@ -143,6 +147,8 @@ export class SplitQueue {
         if (indirect) this.#broken(`chain ${head}: an indirect table inside an indirect table`)
         if ((flags & DESC_F_NEXT) !== 0) this.#broken(`chain ${head}: an indirect descriptor with NEXT set`)
         if (length === 0 || length % DESC_SIZE !== 0) this.#broken(`chain ${head}: an indirect table of ${length} bytes`)
+        // A chain is at most the queue size long (2.7.5.3.1), indirect or not.
+        if (length / DESC_SIZE > this.#size) this.#broken(`chain ${head}: an indirect table of ${length / DESC_SIZE} descriptors in a queue of ${this.#size}`)
         indirect = true
         table = low
         entries = length / DESC_SIZE
