@@ -84,16 +84,17 @@ export function bindSyscall(
     const block = target.memory.alloc(scratchSize, 8)
     if (block === 0) throw new RangeError(`${syscall.name}: no memory for ${scratchSize} bytes of arguments`)
     try {
-      // The block is laid out here and copied in whole: slots first, then the data they point to.
-      const scratch = new Uint8Array(scratchSize)
-      const view = new DataView(scratch.buffer)
+      // The block: slots first, then the data they point to. Only the slots are laid
+      // out here; each buffer goes straight from the caller's bytes into guest memory.
+      const slots = new Uint8Array(Math.max(blockSize, 8))
+      const view = new DataView(slots.buffer)
       let slot = 0
       let data = blockSize
       const copies: { offset: number, into: Uint8Array }[] = []
       for (const s of staged) {
         let value = s.scalar
         if (s.data !== null) {
-          scratch.set(s.data, data)
+          target.memory.write(block + data, s.data)
           value = BigInt(block + data)
           if (s.copyBack !== null) copies.push({ offset: data, into: s.copyBack })
           data += align8(s.data.length)
@@ -102,7 +103,7 @@ export function bindSyscall(
         else view.setUint32(slot, Number(BigInt.asUintN(32, value)), true)
         slot += s.arg.size
       }
-      target.memory.write(block, scratch)
+      target.memory.write(block, slots)
       const result = await target.invoke(syscall.nr, block)
       for (const copy of copies) target.memory.read(block + copy.offset, copy.into)
       if (errnoNames !== null && result < 0 && result >= -MAX_ERRNO) {
