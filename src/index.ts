@@ -9,6 +9,16 @@ export {
 } from './kernel.js'
 export { type BlockBackend, type FileDiskOptions, fileDisk, memoryDisk, overlayDisk } from './devices/block/backends.js'
 export type { BlockStats } from './devices/block/virtio-blk.js'
+export {
+  type MacAddress, NetSwitch, type NicOptions, type StreamSocketOptions, type StreamSocketStats, type SwitchStats, netSwitch, nic,
+  streamSocket,
+} from './devices/net/backends.js'
+export type { NetBackend, NetPort, NetStats } from './devices/net/virtio-net.js'
+export type { Frame, Offload } from './devices/net/frame.js'
+export {
+  type ConnectOptions, type InterfaceAddress, type InterfaceRef, KernelNet, KernelNic, KernelServer, KernelSocket, type ListenOptions,
+  type NetInterface, type RouteOptions, type SocketAddress,
+} from './net/index.js'
 export { type DiskMountOptions, KernelDisk } from './disk.js'
 export { type OpenImageOptions, type OpenedImage, openImage } from './image.js'
 export {

@@ -22,9 +22,11 @@
 import { readFile } from 'node:fs/promises'
 import type { BlockBackend } from './devices/block/backends.js'
 import { VirtioBlk } from './devices/block/virtio-blk.js'
+import { type NetBackend, VirtioNet } from './devices/net/virtio-net.js'
 import { MMIO_WINDOW, VirtioMmio } from './devices/virtio/mmio.js'
 import { type DiskMountOptions, KernelDisk, mountDisk, unmount } from './disk.js'
 import { KernelStoppedError, LinuxError, UklklError } from './errors.js'
+import { type KernelFs, kernelFs } from './fs/index.js'
 // src/generated/ is written by `npm run build:kernel` from the built kernel: build it first.
 import {
   type Constants, KERNEL_EXPORTS, KERNEL_VERSION, type KernelExport, STRUCT_DECODERS, type StructInit, type StructName,
@@ -34,6 +36,7 @@ import { LINKER_EXPORTS } from './host-ops/header.js'
 import { instantiate } from './host-ops/index.js'
 import type { HostOpReplacements, Runtime, RuntimeStats, RuntimeWorker } from './host-ops/runtime.js'
 import type { KernelData, StructLayout, SyscallInfo } from './kernel-data.js'
+import { KernelNet, KernelNic } from './net/index.js'
 import { encodeStruct, fieldReader } from './structs.js'
 import { type SyscallTarget, bindSyscall, bindSyscalls } from './syscalls.js'
 
@@ -91,6 +94,12 @@ export interface KernelOptions {
    * (flushed, its lock released) when the kernel stops.
    */
   disks?: readonly BlockBackend[]
+  /**
+   * NICs (virtio-net), one per backend: nic(netSwitch()) for kernels of this
+   * process, streamSocket(target) for frames over a socket. Each is opened
+   * before boot and closed when the kernel stops; k.net configures them.
+   */
+  nics?: readonly NetBackend[]
   /** Appended to the kernel command line. */
   cmdline?: string
   /** Console text as it arrives; it is also kept (k.console()). */
@@ -212,12 +221,15 @@ export class Kernel implements AsyncDisposable {
   readonly #idle: Worker[] = []
   /** Mount points of k.mount, in mount order: halt unmounts them, newest first. */
   readonly #mounts: string[] = []
+  #fs: KernelFs | null = null
   /** Disks, in order vda, vdb, …, as startKernel was given them. */
   readonly disks: readonly KernelDisk[]
+  /** The network: NICs, interfaces, addresses, routes, TCP as Node streams. */
+  readonly net: KernelNet
   #state: 'running' | 'halting' | 'halted' = 'running'
 
   /** Use startKernel(). */
-  constructor(runtime: Runtime<KernelExport>, image: KernelImage, disks: readonly KernelDisk[] = []) {
+  constructor(runtime: Runtime<KernelExport>, image: KernelImage, disks: readonly KernelDisk[] = [], nics: readonly KernelNic[] = []) {
     this.#runtime = runtime
     this.disks = disks
     this.#data = image.data
@@ -226,6 +238,16 @@ export class Kernel implements AsyncDisposable {
     this.syscalls = image.data.syscalls
     this.version = image.data.kernelVersion
     this.sys = this.#bind(() => this.#takeWorker(), (worker) => this.#giveBack(worker))
+    this.net = new KernelNet({
+      sys: this.sys, constants: this.constants, errno: image.data.errno, syscalls: image.data.syscalls,
+      memory: runtime.userMemory, syscall: (nr, ...args) => this.syscall(nr, ...args),
+    }, nics)
+  }
+
+  /** The shape of node:fs/promises over the kernel's VFS (paths from the kernel's root). */
+  get fs(): KernelFs {
+    this.#fs ??= kernelFs(this)
+    return this.#fs
   }
 
   /** The host's view: live threads, memory, and the deepest asyncify unwind per thread name. */
@@ -466,7 +488,7 @@ export class Kernel implements AsyncDisposable {
     this.#state = 'halted'
     this.#idle.length = 0
     this.#runtime.close(reason)
-    return closeBackends(this.disks.map((d) => d.backend))
+    return closeBackends([...this.disks.map((d) => d.backend), ...this.net.nics.map((n) => n.backend)])
   }
 
   #checkRunning(): void {
@@ -485,7 +507,7 @@ export class Kernel implements AsyncDisposable {
 }
 
 /** Close every backend, even when some fail; the first failure is thrown after. */
-async function closeBackends(backends: readonly BlockBackend[]): Promise<void> {
+async function closeBackends(backends: readonly { close(): Promise<void> }[]): Promise<void> {
   const results = await Promise.allSettled(backends.map((b) => b.close()))
   const failed = results.find((r) => r.status === 'rejected')
   if (failed !== undefined) throw failed.reason
@@ -512,6 +534,36 @@ async function plugDisks(runtime: Runtime<KernelExport>, backends: readonly Bloc
       disks.push(new KernelDisk(name, backend, blk.stats))
     }
     return disks
+  } catch (error) {
+    await closeBackends(opened).catch(() => undefined)
+    throw error
+  }
+}
+
+/** Open the NICs' backends and plug each in as a virtio-net device, in order. */
+async function plugNics(runtime: Runtime<KernelExport>, backends: readonly NetBackend[]): Promise<KernelNic[]> {
+  const opened: NetBackend[] = []
+  try {
+    const nics: KernelNic[] = []
+    for (const [index, backend] of backends.entries()) {
+      if (backends.indexOf(backend) !== index) throw new TypeError(`nics[${index}] is nics[${backends.indexOf(backend)}] again`)
+      await backend.open()
+      opened.push(backend)
+      const name = `net${index}`
+      const created: VirtioNet[] = []
+      await runtime.plugDevice(name, MMIO_WINDOW, (host) => {
+        // The model asks the transport (made after it) for the features the driver accepted.
+        let transport: VirtioMmio | null = null
+        const model = new VirtioNet(host, backend, () => transport?.negotiated ?? 0n)
+        created.push(model)
+        transport = new VirtioMmio(host, name, model)
+        return transport
+      })
+      const [model] = created
+      if (model === undefined) throw new UklklError(`NIC ${name} was not created`)
+      nics.push(new KernelNic(backend, model.stats))
+    }
+    return nics
   } catch (error) {
     await closeBackends(opened).catch(() => undefined)
     throw error
@@ -547,6 +599,11 @@ export async function startKernel(options: KernelOptions = {}): Promise<Kernel> 
     softLockupMs,
   })
   const disks = await plugDisks(runtime, options.disks ?? [])
+  const nics = await plugNics(runtime, options.nics ?? []).catch(async (error: unknown) => {
+    await closeBackends(disks.map((d) => d.backend)).catch(() => undefined)
+    throw error
+  })
+  const backends = [...disks.map((d) => d.backend), ...nics.map((n) => n.backend)]
   const cmdline = `mem=${memoryMiB}M ${options.cmdline ?? ''}`.trim()
   const bytes = new TextEncoder().encode(`${cmdline}\0`)
   const arg = runtime.userMemory.alloc(bytes.length)
@@ -556,16 +613,22 @@ export async function startKernel(options: KernelOptions = {}): Promise<Kernel> 
   try {
     result = Number(await runtime.call('kernel_start', [arg], { name: 'boot' }))
   } catch (error) {
-    await closeBackends(disks.map((d) => d.backend)).catch(() => undefined)
+    await closeBackends(backends).catch(() => undefined)
     throw error
   }
   runtime.userMemory.free(arg)
   if (result !== 0) {
     runtime.fail(new KernelStoppedError('the kernel did not boot'))
-    await closeBackends(disks.map((d) => d.backend)).catch(() => undefined)
+    await closeBackends(backends).catch(() => undefined)
     throw new UklklError(`kernel_start failed with ${result}; console tail:\n${runtime.console.tail()}`)
   }
-  const kernel = new Kernel(runtime, image, disks)
+  const kernel = new Kernel(runtime, image, disks, nics)
+  // The kernel's wall clock starts at 1970: the host's time, so that files get today's times.
+  const now = Date.now()
+  const timespec = new DataView(new ArrayBuffer(16))
+  timespec.setBigInt64(0, BigInt(Math.floor(now / 1000)), true)
+  timespec.setBigInt64(8, BigInt((now % 1000) * 1_000_000), true)
+  await kernel.sys.clock_settime64(kernel.constants.CLOCK_REALTIME, new Uint8Array(timespec.buffer))
   // The disks' device nodes (/dev/vda, /dev/vda1, …), made by the kernel as it finds them.
   if (disks.length > 0) await kernel.mountFs('devtmpfs', { target: '/dev' })
   return kernel

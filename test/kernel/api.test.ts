@@ -89,6 +89,15 @@ describe('the public API', () => {
       /options.image must be a kernel image from loadKernelImage/)
   })
 
+  it('the kernel\'s wall clock is the host\'s: a new file has today\'s mtime', async () => {
+    await using k = await startKernel()
+    const before = Date.now()
+    await k.fs.writeFile('/now', 'x')
+    const { mtimeMs } = await k.fs.stat('/now')
+    // Seconds of slack: the clock was set at boot, and the kernel's tick is coarse.
+    expect(Math.abs(mtimeMs - before)).toBeLessThan(10_000)
+  })
+
   it('two kernels in one process have independent filesystems', async () => {
     await using a = await startKernel()
     await using b = await startKernel()
