@@ -6,9 +6,10 @@
  *           random reads through the host's fs (fs.readSync) on a plain file
  *   ext2fs  the npm package (libext2fs in wasm): mkdir + writeFile + umount into a
  *           fresh image, per-file open/fstat/read/close, random reads, mount
- *   uklkl   `uklkl cp`, read-back, random reads through k.fs, mount time: produced
- *           by the function given to diskBench (UklklFigures); without one its
- *           column says "pending" (the virtio-blk device is not there yet)
+ *   uklkl   `uklkl cp` into a fresh image and back out (the CLI's function, in
+ *           this process, kernel boot included), random reads through k.fs, mount
+ *           time (openImage): uklklFigures, given to diskBench by bench/index.ts;
+ *           without a producer its column says "pending"
  * Goals: uklkl ≤ 5× native, ≥ 3× faster than ext2fs.
  *
  * Every figure is the median (with min and max) of RUNS runs after one warm-up.
@@ -32,11 +33,18 @@ import {
 import { createRequire } from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
+import { Writable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
+import { type ToolIO, imageTool } from '../src/cli/image-tools.js'
+import { fileDisk as uklklFileDisk } from '../src/devices/block/backends.js'
+import { openImage } from '../src/image.js'
+import { startKernel } from '../src/kernel.js'
 import { Prng } from '../test/fuzz/prng.js'
 import { type Manifest, type TreeOptions, contentsOf, fsck, manifestOf, readBack, seededTree, toolEnv } from '../test/support/images.js'
 import { printTable, type Row, writeResults } from './report.js'
 
 const RUNS = 7
+const REPO = fileURLToPath(new URL('..', import.meta.url))
 const KiB = 1024
 const MiB = 1024 * KiB
 /** DEVICES.md §7's tree. */
@@ -92,7 +100,7 @@ export interface DiskBenchSetup {
   verifyFile(relative: string, bytes: Uint8Array): void
 }
 
-/** The uklkl column: the lead's producer, once startKernel({ disks }) exists. */
+/** The uklkl column's producer (uklklFigures). */
 export type UklklFigures = (setup: DiskBenchSetup) => Promise<DiskFigures>
 
 /** once() RUNS times after a warm-up; once returns its own figure (see wall()). */
@@ -315,6 +323,117 @@ async function ext2fsFigures(s: DiskBenchSetup): Promise<DiskFigures> {
     }
   })
   return { writeTree: write, readTree: read, randomRead, mount }
+}
+
+// ---------------------------------------------------------------------------------------------
+// uklkl: `uklkl cp` (the CLI's own function, in this process), k.fs, openImage
+
+/** stdout and stderr for an in-process `uklkl` run: stdout dropped, stderr kept for the error a failed run throws. */
+function quietIO(): { io: ToolIO, errors: () => string } {
+  let errors = ''
+  const sink = (keep: boolean): Writable => new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      if (keep) errors += chunk.toString()
+      done()
+    },
+  })
+  return { io: { stdout: sink(false), stderr: sink(true) }, errors: () => errors }
+}
+
+/** `uklkl ARGS...` as the CLI runs it (imageTool, a kernel booted for it), in this process; throws unless it exits 0. */
+async function uklklRun(args: readonly string[]): Promise<void> {
+  const [name, ...rest] = args
+  if (name !== 'cp') throw new Error(`the bench runs uklkl cp, not ${name}`)
+  const { io, errors } = quietIO()
+  const status = await imageTool(name, rest, io)
+  if (status !== 0) throw new Error(`uklkl ${args.join(' ')} exited with ${status}:\n${errors()}`)
+}
+
+const loadAverage = (): string => os.loadavg().map((l) => l.toFixed(1)).join(' ')
+
+/**
+ * The uklkl column. writeTree and readTree time `uklkl cp` whole (boot, mount,
+ * copy, unmount and halt: what a user waits for, as mke2fs and debugfs are timed
+ * with their process start), through imageTool in this process; the same copy as
+ * a process of its own (node, tsx's transform, boot) is timed once and printed.
+ * randomRead reads through k.fs (FileHandle.read at positions) on the image
+ * openImage mounted. mount is openImage (boot + mount); mount alone (k.mount on
+ * a booted kernel) is printed beside it. The load average is printed before and
+ * after: the figures of a shared machine say as much about its load as about uklkl.
+ */
+export async function uklklFigures(s: DiskBenchSetup): Promise<DiskFigures> {
+  console.log(`uklkl: load average ${loadAverage()} (${os.cpus().length} CPUs)`)
+  const blank = path.join(s.work, 'blank.img')
+  run('mke2fs', ['-q', '-t', 'ext4', blank, IMAGE_SIZE])
+  const image = path.join(s.work, 'uklkl.img')
+  // tree/. : the tree's contents into the image's root, as mke2fs -d puts them.
+  const copyIn = ['cp', `${s.tree}/.`, `${image}:/`]
+  copyFileSync(blank, image)
+  await uklklRun(copyIn)
+  await s.verifyImage(image)
+  const writeTree = await repeat(s.runs, async () => {
+    copyFileSync(blank, image)
+    return wall(() => uklklRun(copyIn))
+  })
+  copyFileSync(blank, image)
+  const processMs = await wall(() => run(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(REPO, 'src/cli/main.ts'), ...copyIn]))
+  await s.verifyImage(image)
+  console.log(`uklkl: \`uklkl cp\` as a process of its own (node, tsx, boot, copy, unmount): ${processMs.toFixed(0)} ms, once`)
+
+  const out = path.join(s.work, 'out')
+  const copyOut = ['cp', `${s.treeImage}:/.`, out]
+  await uklklRun(copyOut)
+  s.verifyTree(out)
+  const readTree = await repeat(s.runs, () => {
+    rmSync(out, { recursive: true, force: true })
+    return wall(() => uklklRun(copyOut))
+  })
+
+  const random = await openImage(s.randomImage, { readOnly: true })
+  let randomRead: Timing
+  try {
+    const file = await random.fs.open(s.randomPath, 'r')
+    try {
+      const buffer = Buffer.alloc(s.readBytes)
+      const expected = readFileSync(s.randomFile)
+      for (const offset of s.offsets.slice(0, 100)) {
+        await file.read(buffer, 0, s.readBytes, offset)
+        if (!buffer.equals(expected.subarray(offset, offset + s.readBytes))) throw new Error(`k.fs read other bytes at ${offset} of ${s.randomPath}`)
+      }
+      randomRead = await repeat(s.runs, async () => 1000 * await wall(async () => {
+        for (const offset of s.offsets) await file.read(buffer, 0, s.readBytes, offset)
+      }) / s.offsets.length)
+    } finally {
+      await file.close()
+    }
+  } finally {
+    await random.close()
+  }
+
+  const mount = await repeat(s.runs, async () => {
+    const start = performance.now()
+    const opened = await openImage(s.treeImage, { readOnly: true })
+    const ms = performance.now() - start
+    await opened.close()
+    return ms
+  })
+  const k = await startKernel({ disks: [uklklFileDisk(s.treeImage, { readOnly: true })] })
+  try {
+    const disk = k.disks[0]
+    if (disk === undefined) throw new Error('the kernel has no disk')
+    const mountAlone = await repeat(s.runs, async () => {
+      const start = performance.now()
+      const target = await k.mount(disk, { readOnly: true })
+      const ms = performance.now() - start
+      await k.umount(target)
+      return ms
+    })
+    console.log(`uklkl: mount alone (k.mount on a booted kernel, ext4, read-only): median ${mountAlone.median.toFixed(1)} ms (${mountAlone.min.toFixed(1)}–${mountAlone.max.toFixed(1)})`)
+  } finally {
+    await k.halt()
+  }
+  console.log(`uklkl: load average ${loadAverage()} after`)
+  return { writeTree, readTree, randomRead, mount }
 }
 
 // ---------------------------------------------------------------------------------------------

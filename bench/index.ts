@@ -3,8 +3,9 @@
  * index.ts - `npm run bench`: every benchmark suite, or the ones named on the
  * command line (e.g. `npm run bench -- runtime`).
  */
-import { diskBench } from './disk.js'
+import { diskBench, uklklFigures } from './disk.js'
 import { kernelBench } from './kernel.js'
+import { netBench } from './net.js'
 import { packageBench } from './package.js'
 import { runtimeBench } from './runtime.js'
 import { soakBench } from './soak.js'
@@ -14,7 +15,8 @@ const suites: Record<string, () => Promise<void>> = {
   kernel: kernelBench,
   package: packageBench,
   soak: soakBench,
-  disk: () => diskBench(),
+  disk: () => diskBench(uklklFigures),
+  net: netBench,
 }
 
 const wanted = process.argv.slice(2)

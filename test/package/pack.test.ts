@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /**
  * pack.test.ts - the npm package as a user gets it: `npm pack` the repo, install the
- * tarball offline into an empty project, and use it there with the toolchain and the
+ * tarball offline into an empty project (its runtime dependencies from this machine's npm
+ * cache), and use it there with the toolchain and the
  * kernel cache out of reach (PATH holds only node, npm, npx and sh; HOME and UKLKL_CACHE
  * are empty folders): import + boot in a fresh Node process, `npx uklkl boot`, and a
  * strict type-check of a consumer file (consumer.ts) against the shipped .d.ts.
@@ -13,7 +14,7 @@
  * runs the tests; being root does not matter, since PATH holds no apt-get or sudo to
  * install anything with.
  */
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -80,13 +81,16 @@ describe('the npm package, installed into an empty project', () => {
     const cache = path.join(work, 'uklkl-cache')
     mkdirSync(home)
     mkdirSync(cache)
+    // The package's runtime dependencies (tar-stream) come from this machine's npm cache,
+    // where the checkout's npm ci put them: the consumer installs offline, as from a mirror.
+    const npmCache = execFileSync('npm', ['config', 'get', 'cache'], { encoding: 'utf8' }).trim()
     // npm's check for a newer npm would go to the registry: the consumer stays offline.
-    consumerEnv = { PATH: bin, HOME: home, UKLKL_CACHE: cache, npm_config_update_notifier: 'false' }
+    consumerEnv = { PATH: bin, HOME: home, UKLKL_CACHE: cache, npm_config_update_notifier: 'false', npm_config_cache: npmCache }
 
     consumer = path.join(work, 'consumer')
     mkdirSync(consumer)
     writeFileSync(path.join(consumer, 'package.json'), `${JSON.stringify({ name: 'consumer', private: true, type: 'module' })}\n`)
-    // --offline: the package has no runtime dependencies, so nothing needs the registry.
+    // --offline: nothing needs the registry (its dependencies are in the npm cache).
     const install = await run('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], { cwd: consumer, env: consumerEnv })
     expect(install.status, said(install)).toBe(0)
     installed = path.join(consumer, 'node_modules', 'uklkl')
