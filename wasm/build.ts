@@ -20,7 +20,7 @@
  * (wasm/api-types.ts) into src/generated/.
  *
  * The image is cached by a hash of every input that goes into it (tarball,
- * overlay, patches, the host-ops boundary, scripts/, this file, the toolchain
+ * overlay, patches, the host-ops boundary, scripts/*.ts, this file, the toolchain
  * version, the config name), its data by that plus the data's generator: an
  * unchanged rerun copies the cached result in seconds, and a change to the
  * data's generator alone re-runs the probe, not the finishing step.
@@ -58,16 +58,20 @@ const hostOpsFiles = ['host-ops.h', 'host-entry.c', 'host-selftest.c'].map((f) =
 const outDir = join(repo, 'build')
 /*
  * The cache has two keys. The image (lkl.wasm, lkl.json) is keyed by what goes
- * into it: the tarball, the overlay, the patches, the host-ops boundary, scripts/
+ * into it: the tarball, the overlay, the patches, the host-ops boundary, scripts/*.ts
  * (the finishing step) and this file. Its data (kernel-data.json) is keyed by
  * that plus its generator, so that changing the generator re-runs only the probe
  * (seconds), never the finishing step (minutes). The TypeScript types generated
  * from the data (wasm/api-types.ts) are not cached: they are rewritten on every
  * run, from build/kernel-data.json.
  */
+/* The finishing step's code: scripts/*.ts. The installer (install-toolchain.sh) puts
+ * tools in place but makes nothing of its own; the toolchain's version is hashed. */
+const scriptsDir = join(repo, 'scripts')
+const finishingScripts = readdirSync(scriptsDir).filter((f) => f.endsWith('.ts')).map((f) => join(scriptsDir, f))
 const imageInputs = {
-  trees: [overlayDir, patchDir, join(repo, 'scripts')],
-  files: [...hostOpsFiles, join(repo, 'src', 'host-ops', 'suspending.json'), fileURLToPath(import.meta.url)],
+  trees: [overlayDir, patchDir],
+  files: [...hostOpsFiles, ...finishingScripts, join(repo, 'src', 'host-ops', 'suspending.json'), fileURLToPath(import.meta.url)],
 }
 const dataInputs = [join(repo, 'wasm', 'api-data.ts'), join(repo, 'src', 'kernel-data.ts'), join(repo, 'src', 'host-ops', 'header.ts')]
 
