@@ -57,6 +57,7 @@ check_all() {
 		command_from mtools mdir
 		command_from fdisk sfdisk     # MBR and GPT partition tables
 		command_from git git          # the host's git checks repositories written through k.fs
+		command_from passt passt      # passtNic: the kernel's way out to the host's network
 		return 0
 	fi
 

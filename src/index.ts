@@ -13,6 +13,7 @@ export {
   type MacAddress, NetSwitch, type NicOptions, type StreamSocketOptions, type StreamSocketStats, type SwitchStats, netSwitch, nic,
   streamSocket,
 } from './devices/net/backends.js'
+export { type PasstBackend, type PasstGuest, type PasstOptions, type PortForward, passtNic } from './devices/net/passt.js'
 export type { NetBackend, NetPort, NetStats } from './devices/net/virtio-net.js'
 export type { Frame, Offload } from './devices/net/frame.js'
 export {

@@ -554,7 +554,7 @@ async function plugNics(runtime: Runtime<KernelExport>, backends: readonly NetBa
       await runtime.plugDevice(name, MMIO_WINDOW, (host) => {
         // The model asks the transport (made after it) for the features the driver accepted.
         let transport: VirtioMmio | null = null
-        const model = new VirtioNet(host, backend, () => transport?.negotiated ?? 0n)
+        const model = new VirtioNet(host, backend, () => transport?.negotiated ?? 0n, () => transport?.configChanged())
         created.push(model)
         transport = new VirtioMmio(host, name, model)
         return transport

@@ -25,12 +25,20 @@
  * (part 0: the whole disk) and writes the mount point into mntStr; lkl_umount_dev
  * unmounts; lkl_opendir/lkl_readdir/lkl_errdir/lkl_closedir list a directory.
  *
+ * So do NICs: lkl_netdev_add(backend) before lkl_start_kernel gives a netdev
+ * id; lkl_netdev_get_ifindex(id) its interface, which lkl_if_up,
+ * lkl_if_set_ipv4(ifindex, '10.0.0.2', 24) and lkl_set_ipv4_gateway('10.0.0.1')
+ * configure over rtnetlink (k.net). Addresses are dotted text here, where LKL
+ * takes a network-order integer.
+ *
  * Limits: on the default export, lkl_sys_* and LKL_* exist only between
  * lkl_start_kernel and lkl_sys_halt (before, they throw KernelStoppedError);
- * disks are added before the kernel starts and removed after it halts (LKL can
- * hot-add; this port plugs devices in at boot only).
+ * disks and NICs are added before the kernel starts, disks removed after it
+ * halts (LKL can hot-add; this port plugs devices in at boot only); no
+ * lkl_netdev_remove, no IPv6 helpers.
  */
 import type { BlockBackend } from './devices/block/backends.js'
+import type { NetBackend } from './devices/net/virtio-net.js'
 import { KernelStoppedError, LinuxError, UklklError } from './errors.js'
 import type { ConstantName, SyscallName, Syscalls } from './generated/kernel-api.js'
 import type { HostOpReplacements } from './host-ops/runtime.js'
@@ -90,6 +98,12 @@ export type Lkl = LklTableSyscalls & LklGenericSyscalls & LklConstants & {
   lkl_sys_halt(): Promise<number>
   /** Bring interface ifindex up (LKL's lkl_if_up): 0 or -errno. */
   lkl_if_up(ifindex: number): Promise<number>
+  /** The ifindex of NIC netdevId (its place in startKernel's nics; LKL's lkl_netdev_get_ifindex), or -ENODEV. */
+  lkl_netdev_get_ifindex(netdevId: number): Promise<number>
+  /** Give interface ifindex the IPv4 address addr ('a.b.c.d') with a prefix of netmaskLen bits (LKL's lkl_if_set_ipv4): 0 or -errno. */
+  lkl_if_set_ipv4(ifindex: number, addr: string, netmaskLen: number): Promise<number>
+  /** A default IPv4 route via addr (LKL's lkl_set_ipv4_gateway): 0 or -errno. */
+  lkl_set_ipv4_gateway(addr: string): Promise<number>
   /** Mount fstype at /fstype (LKL's lkl_mount_fs): 0 or -errno. */
   lkl_mount_fs(fstype: string): Promise<number>
   /** What errno err (negative or positive) means, as the kernel's uapi comment says it. */
@@ -290,6 +304,12 @@ export function lklFor(k: Kernel): Lkl {
     kernel: k,
     lkl_sys_halt: () => k.halt(),
     lkl_if_up: (ifindex) => negative(() => k.ifUp(ifindex).then(() => 0)),
+    lkl_netdev_get_ifindex: (netdevId) => negative(async () => {
+      const nic = k.net.nics[netdevId]
+      return nic === undefined ? -k.constants.ENODEV : k.net.index(nic)
+    }),
+    lkl_if_set_ipv4: (ifindex, addr, netmaskLen) => negative(() => k.net.addAddress(ifindex, `${addr}/${netmaskLen}`).then(() => 0)),
+    lkl_set_ipv4_gateway: (addr) => negative(() => k.net.addRoute('default', { via: addr }).then(() => 0)),
     lkl_mount_fs: (fstype) => negative(() => k.mountFs(fstype).then(() => 0)),
     lkl_strerror: (err) => {
       const name = errnoName.get(Math.abs(err))
@@ -318,6 +338,12 @@ export type LklDefault = Omit<Lkl, 'kernel'> & {
   lkl_disk_add(disk: BlockBackend): number
   /** Forget disk diskId (LKL's lkl_disk_remove): 0; -EBUSY while a kernel runs, -EINVAL for no such disk. */
   lkl_disk_remove(diskId: number): number
+  /**
+   * Add a NIC for the next lkl_start_kernel (LKL's lkl_netdev_add): its netdev id
+   * (for lkl_netdev_get_ifindex), or -EBUSY while a kernel runs. It serves one
+   * boot: lkl_sys_halt forgets it.
+   */
+  lkl_netdev_add(backend: NetBackend): number
 }
 
 /**
@@ -341,6 +367,8 @@ export const lkl_host_ops: Readonly<Required<HostOpReplacements>> = Object.freez
 let current: Lkl | null = null
 /** lkl_disk_add's disks, by id; a removed one leaves a hole so that ids stay put. */
 const disks: (BlockBackend | null)[] = []
+/** lkl_netdev_add's NICs, by netdev id. */
+const netdevs: NetBackend[] = []
 
 const base = {
   get kernel(): Kernel | null {
@@ -353,6 +381,7 @@ const base = {
     const added = disks.filter((d) => d !== null)
     current = lklFor(await startKernel({
       ...options, cmdline, ...(ops === null ? {} : { hostOps: ops }), disks: [...added, ...(options.disks ?? [])],
+      nics: [...netdevs, ...(options.nics ?? [])],
     }))
     return 0
   },
@@ -367,10 +396,16 @@ const base = {
     while (disks.at(-1) === null) disks.pop()
     return 0
   },
+  lkl_netdev_add(backend: NetBackend): number {
+    if (current !== null) return -EBUSY
+    return netdevs.push(backend) - 1
+  },
   async lkl_sys_halt(): Promise<number> {
     if (current === null) throw new KernelStoppedError('no kernel is running: call lkl_start_kernel first')
     const kernel = current
     current = null
+    // A NIC serves one boot (its backend cannot be opened twice): the next kernel adds its own.
+    netdevs.length = 0
     return kernel.lkl_sys_halt()
   },
 }

@@ -23,7 +23,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type NetSwitch, netSwitch, nic, streamSocket } from '../../src/devices/net/backends.js'
 import { type Kernel, LinuxError, startKernel } from '../../src/index.js'
-import type { KernelSocket } from '../../src/net/index.js'
+import type { KernelSocket, NetInterface } from '../../src/net/index.js'
 
 const MAC_A = '02:00:00:00:0a:01'
 const MAC_B = '02:00:00:00:0b:01'
@@ -407,7 +407,7 @@ describe('between two kernels', () => {
 })
 
 describe('streamSocket: two kernels through a Node relay of length-prefixed frames', () => {
-  it('ICMP and 1 MiB of TCP cross as plain frames (no offloads: the kernels checksum and segment)', async () => {
+  it('ICMP and 1 MiB of TCP cross as plain frames (no offloads: the kernels checksum and segment); the relay gone, carrier off', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'uklkl-relay-'))
     const where = path.join(dir, 'relay.sock')
     // The relay joins its first two connections byte for byte: the framing passes through unchanged.
@@ -451,10 +451,18 @@ describe('streamSocket: two kernels through a Node relay of length-prefixed fram
       // Every frame within the MTU: no segment crossed whole.
       expect(stats?.rxFrames).toBeGreaterThan(payload.length / 1514)
       expect({ rxErrors: stats?.rxErrors, txErrors: stats?.txErrors }).toEqual({ rxErrors: 0, txErrors: 0 })
-      // The relay going away takes the link down on the host side.
+      // The relay going away takes the link down: on the host side, and in each kernel (carrier off).
+      const ethOf = async (k: Kernel): Promise<NetInterface | undefined> => (await k.net.interfaces()).find((i) => !i.loopback)
+      const carrier = async (k: Kernel): Promise<string> => readKernelFile(k, `/sys/class/net/${(await ethOf(k))?.name ?? ''}/carrier`, 'sysfs', '/sys')
+      expect(await carrier(c)).toBe('1\n')
+      expect((await ethOf(c))?.running).toBe(true)
       for (const peer of peers) peer.destroy()
       relay.close()
       await until(() => c.net.nics[0]?.backend.linkUp === false)
+      for (const k of [c, d]) {
+        await until(async () => (await carrier(k)) === '0\n')
+        expect(await ethOf(k)).toMatchObject({ up: true, running: false })
+      }
     } finally {
       await Promise.all([c.halt(), d.halt()])
       await rm(dir, { recursive: true, force: true })

@@ -31,6 +31,7 @@ const TEST_TOOLS: readonly { tool: string; pkg: string }[] = [
   { tool: 'mdir', pkg: 'mtools' },
   { tool: 'sfdisk', pkg: 'fdisk' },
   { tool: 'git', pkg: 'git' },
+  { tool: 'passt', pkg: 'passt' },
 ]
 
 /** The packages the fake apt-get can install, and the commands each brings. */

@@ -68,7 +68,7 @@ function device(options: { offloads?: boolean, accept?: (offered: bigint) => big
   const guest = new FakeGuest(MEMORY)
   const backend = new TestBackend(options.offloads ?? true)
   let transport: VirtioMmio | null = null
-  const net = new VirtioNet(guest, backend, () => transport?.negotiated ?? 0n)
+  const net = new VirtioNet(guest, backend, () => transport?.negotiated ?? 0n, () => transport?.configChanged())
   transport = new VirtioMmio(guest, 'nettest', net)
   const driver = new MmioDriver(transport, guest)
   const offered = driver.deviceFeatures()
@@ -170,6 +170,39 @@ describe('virtio-net: what the device offers', () => {
     expect(d.driver.device.read(REG.Config + 6, 2)).toBe(1)
     d.backend.linkUp = false
     expect(d.driver.device.read(REG.Config + 6, 2)).toBe(0)
+  })
+
+  it('a link change is a config change: a new generation, the config interrupt (bit 1) once the driver runs', () => {
+    const guest = new FakeGuest(MEMORY)
+    const backend = new TestBackend(false)
+    let transport: VirtioMmio | null = null
+    const model = new VirtioNet(guest, backend, () => transport?.negotiated ?? 0n, () => transport?.configChanged())
+    transport = new VirtioMmio(guest, 'nettest', model)
+    const driver = new MmioDriver(transport, guest)
+    expect(driver.read(REG.ConfigGeneration)).toBe(0)
+    // Before DRIVER_OK the driver reads the config space anyway: a new generation, no interrupt.
+    backend.linkUp = false
+    backend.port?.linkChanged()
+    expect(driver.read(REG.ConfigGeneration)).toBe(1)
+    expect(guest.irqs).toBe(0)
+    expect(driver.read(REG.InterruptStatus)).toBe(0)
+    driver.start(16)
+    backend.linkUp = true
+    backend.port?.linkChanged()
+    expect(driver.read(REG.ConfigGeneration)).toBe(2)
+    expect(guest.irqs).toBe(1)
+    // A second change before the handler ran rides on the interrupt already on its way.
+    backend.linkUp = false
+    backend.port?.linkChanged()
+    expect(guest.irqs).toBe(1)
+    expect(driver.acknowledge()).toBe(2)
+    expect(driver.device.read(REG.Config + 6, 2)).toBe(0)
+    expect(driver.read(REG.ConfigGeneration)).toBe(3)
+    // The handler read the status: the next change needs an interrupt of its own.
+    backend.port?.linkChanged()
+    expect(guest.irqs).toBe(2)
+    expect(driver.acknowledge()).toBe(2)
+    expect(driver.read(REG.InterruptStatus)).toBe(0)
   })
 
   it('two queues of 256', () => {
@@ -277,7 +310,7 @@ describe('virtio-net: receive', () => {
   it('frames before the driver posts buffers are dropped and counted (no driver yet)', () => {
     const guest = new FakeGuest(MEMORY)
     const backend = new TestBackend(true)
-    const model = new VirtioNet(guest, backend, () => 0n)
+    const model = new VirtioNet(guest, backend, () => 0n, () => undefined)
     backend.deliver(frame(60))
     backend.deliver(frame(60))
     expect(model.stats.rxDropped).toBe(2)
@@ -401,7 +434,7 @@ describe('netSwitch', () => {
   async function port(sw: ReturnType<typeof netSwitch>, mac: string): Promise<{ backend: NetBackend, got: Uint8Array[] }> {
     const backend = nic(sw, { mac })
     const got: Uint8Array[] = []
-    backend.attach({ receive: (f) => got.push(f.data.slice()) })
+    backend.attach({ receive: (f) => got.push(f.data.slice()), linkChanged: () => undefined })
     await backend.open()
     return { backend, got }
   }
@@ -481,7 +514,8 @@ describe('streamSocket', () => {
     const { where, server, connection } = await peer('a.sock')
     const backend = streamSocket(where)
     const got: Uint8Array[] = []
-    backend.attach({ receive: (f) => got.push(f.data.slice()) })
+    let changes = 0
+    backend.attach({ receive: (f) => got.push(f.data.slice()), linkChanged: () => changes++ })
     await backend.open()
     const socket = await connection
     expect(backend.linkUp).toBe(true)
@@ -508,17 +542,35 @@ describe('streamSocket', () => {
     expect(Buffer.from(got[1] ?? []).equals(two)).toBe(true)
     await backend.close()
     expect(backend.linkUp).toBe(false)
+    expect(changes, 'closing for a stopping kernel tells nobody').toBe(0)
+    server.close()
+  })
+
+  it('a peer that goes away takes the link down and says so, once', async () => {
+    const { where, server, connection } = await peer('gone.sock')
+    const backend = streamSocket(where)
+    const states: boolean[] = []
+    backend.attach({ receive: () => undefined, linkChanged: () => states.push(backend.linkUp) })
+    await backend.open()
+    const socket = await connection
+    socket.destroy()
+    await until(() => states.length > 0)
+    expect(backend.linkUp).toBe(false)
+    await backend.close()
+    expect(states).toEqual([false])
     server.close()
   })
 
   it('a length out of range loses the stream: counted, closed, link down', async () => {
     const { where, server, connection } = await peer('b.sock')
     const backend = streamSocket(where)
-    backend.attach({ receive: () => undefined })
+    let changes = 0
+    backend.attach({ receive: () => undefined, linkChanged: () => changes++ })
     await backend.open()
     const socket = await connection
     socket.write(Buffer.from([0, 0x10, 0, 0]))
     await once(socket, 'close')
+    expect(changes).toBe(1)
     expect(backend.stats.malformed).toBe(1)
     expect(backend.linkUp).toBe(false)
     // Frames sent while the link is down are lost, and counted.

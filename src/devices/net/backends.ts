@@ -17,13 +17,14 @@
  * kernel checksums and segments itself). A frame the socket cannot take yet
  * holds its transmit buffers until the socket drains; a length prefix out of
  * range means the stream is lost: the socket is closed, counted, and the link
- * goes down.
+ * goes down. A stream that ends while the kernel runs (the peer went away, or
+ * a malformed length) takes the link down and tells the driver, which turns the
+ * carrier off.
  *
  * Limits: MACs made up here are unique within the process (02:75:6b:…,
  * locally administered), not across processes - give one when frames leave
  * it. No VLANs, no spanning tree (a switch has no other switches on it), no
- * ageing of learned MACs. Link changes after boot are not signalled to the
- * driver yet (see virtio-net.ts).
+ * ageing of learned MACs.
  */
 import net from 'node:net'
 import { type Frame, MAX_FRAME, MIN_FRAME, NO_OFFLOAD } from './frame.js'
@@ -35,7 +36,7 @@ export type MacAddress = string | Uint8Array
 let madeUp = 0
 
 /** A locally administered unicast MAC, unique in this process: 02:75:6b ("uk") then a counter. */
-function nextMac(): Uint8Array {
+export function nextMac(): Uint8Array {
   madeUp++
   if (madeUp > 0xff_ffff) throw new RangeError('no more made-up MAC addresses in this process')
   return Uint8Array.of(0x02, 0x75, 0x6b, (madeUp >> 16) & 0xff, (madeUp >> 8) & 0xff, madeUp & 0xff)
@@ -238,7 +239,10 @@ class StreamSocketNic implements NetBackend {
           this.stats.lastError = error
         })
         socket.on('close', () => {
+          // close() took the link down itself, for a kernel that is stopping: nobody to tell then.
+          if (!this.#up) return
           this.#up = false
+          this.#port?.linkChanged()
         })
         resolve()
       })
@@ -290,6 +294,7 @@ class StreamSocketNic implements NetBackend {
         this.stats.malformed++
         this.stats.lastError = new RangeError(`a frame of ${length} bytes from ${this.#target}`)
         this.#up = false
+        this.#port?.linkChanged()
         this.#socket?.destroy()
         this.#pending = Buffer.alloc(0)
         return

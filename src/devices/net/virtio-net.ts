@@ -31,8 +31,12 @@
  *
  * Limits: one queue pair, no control queue (no promiscuous or multicast
  * filters: the device takes every frame its backend gives it); no MTU, MQ or
- * UFO/USO; the link state is read by the driver at probe time (the transport
- * cannot signal a config change yet).
+ * UFO/USO.
+ *
+ * Link: the STATUS field is read live from the backend; a backend whose link
+ * changes says so (NetPort.linkChanged) and the transport raises a
+ * configuration change interrupt, on which the driver rereads STATUS and turns
+ * the carrier on or off.
  */
 import type { DeviceHost } from '../../host-ops/runtime.js'
 import type { VirtioModel } from '../virtio/mmio.js'
@@ -86,6 +90,8 @@ export interface NetBackend {
 /** The device's side, as a backend holds it. */
 export interface NetPort {
   receive(frame: Frame): void
+  /** linkUp changed while the kernel runs (the peer went away): the driver is told. */
+  linkChanged(): void
 }
 
 export interface NetStats {
@@ -109,6 +115,7 @@ export class VirtioNet implements VirtioModel, NetPort {
   readonly #host: DeviceHost
   readonly #backend: NetBackend
   readonly #negotiated: () => bigint
+  readonly #configChanged: () => void
   readonly #config = new DataView(new ArrayBuffer(8))
   /** The receive queue once the driver posted buffers on it; null before, and after a reset. */
   #rxQueue: SplitQueue | null = null
@@ -120,13 +127,15 @@ export class VirtioNet implements VirtioModel, NetPort {
   readonly #txBuffer = new Uint8Array(NET_HDR + MAX_FRAME)
 
   /**
-   * negotiated reads the features the driver accepted (VirtioMmio.negotiated):
-   * the transport is made after its model, so it is asked when a frame comes.
+   * negotiated reads the features the driver accepted (VirtioMmio.negotiated)
+   * and configChanged signals a config space change (VirtioMmio.configChanged):
+   * the transport is made after its model, so both are called late.
    */
-  constructor(host: DeviceHost, backend: NetBackend, negotiated: () => bigint) {
+  constructor(host: DeviceHost, backend: NetBackend, negotiated: () => bigint, configChanged: () => void) {
     this.#host = host
     this.#backend = backend
     this.#negotiated = negotiated
+    this.#configChanged = configChanged
     if (backend.mac.length !== 6) throw new RangeError(`a MAC address has 6 bytes, not ${backend.mac.length}`)
     const offloads = backend.offloads ? F_CSUM | F_GUEST_CSUM | F_HOST_TSO4 | F_HOST_TSO6 | F_GUEST_TSO4 | F_GUEST_TSO6 : 0n
     this.features = F_MAC | F_STATUS | F_MRG_RXBUF | offloads
@@ -135,7 +144,7 @@ export class VirtioNet implements VirtioModel, NetPort {
   }
 
   readConfig(offset: number, width: number): number {
-    // The status is read live; the driver rereads it only at probe (see Limits).
+    // The status is read live: at probe, and after each configuration change interrupt.
     this.#config.setUint16(6, this.#backend.linkUp ? S_LINK_UP : 0, true)
     if (offset + width > this.#config.byteLength) return 0
     if (width === 1) return this.#config.getUint8(offset)
@@ -161,6 +170,10 @@ export class VirtioNet implements VirtioModel, NetPort {
     this.#rxChains = []
     this.stats.rxDropped += this.#backlog.length
     this.#backlog = []
+  }
+
+  linkChanged(): void {
+    this.#configChanged()
   }
 
   /** A frame from the backend, lent for the length of the call. */

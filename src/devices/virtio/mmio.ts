@@ -10,9 +10,13 @@
  * does the rest. Notifications arrive inside a host op that may not block, so a
  * model must only start its work there and complete it later.
  *
- * Limits: split rings only; no shared memory regions; the config space never
- * changes (config generation stays 0); a reset drops the queues and the model
- * must drop the requests it still has in flight (their queues are retired).
+ * A model whose config space changes (virtio-net's link status) calls
+ * configChanged(): the config generation moves on and, once the driver runs, a
+ * configuration change interrupt tells it to reread the space (4.2.2.1).
+ *
+ * Limits: split rings only; no shared memory regions; a reset drops the queues
+ * and the model must drop the requests it still has in flight (their queues are
+ * retired).
  */
 import { VirtioError } from '../../errors.js'
 import type { DeviceHost, DeviceRegisters } from '../../host-ops/runtime.js'
@@ -33,6 +37,7 @@ const STATUS_FEATURES_OK = 8
 const STATUS_DRIVER_OK = 4
 const STATUS_NEEDS_RESET = 64
 const INTERRUPT_USED = 1
+const INTERRUPT_CONFIG = 2
 
 export interface VirtioModel {
   readonly deviceId: number
@@ -70,6 +75,8 @@ export class VirtioMmio implements DeviceRegisters {
   #interruptStatus = 0
   /** An interrupt is on its way and has not been read yet: later completions ride on it. */
   #irqInFlight = false
+  /** Bumped on every config space change: the driver rereads until two reads agree. */
+  #configGeneration = 0
 
   constructor(host: DeviceHost, name: string, model: VirtioModel) {
     this.#host = host
@@ -92,6 +99,20 @@ export class VirtioMmio implements DeviceRegisters {
     this.#host.raiseIrq()
   }
 
+  /**
+   * The model's config space changed: a new generation, and a configuration
+   * change interrupt once the driver runs (before DRIVER_OK it reads the space
+   * anyway). An interrupt already on its way carries the bit too.
+   */
+  configChanged(): void {
+    this.#configGeneration = (this.#configGeneration + 1) >>> 0
+    if ((this.#status & STATUS_DRIVER_OK) === 0) return
+    this.#interruptStatus |= INTERRUPT_CONFIG
+    if (this.#irqInFlight) return
+    this.#irqInFlight = true
+    this.#host.raiseIrq()
+  }
+
   read(offset: number, width: number): number {
     if (offset >= CONFIG_OFFSET) return this.#model.readConfig(offset - CONFIG_OFFSET, width)
     if (width !== 4) throw this.#error(`a ${width}-byte read of register 0x${offset.toString(16)}`)
@@ -110,7 +131,7 @@ export class VirtioMmio implements DeviceRegisters {
         return this.#interruptStatus
       case 0x070: return this.#status
       case 0x0b0: case 0x0b4: return 0xffff_ffff // no shared memory region
-      case 0x0fc: return 0 // config generation
+      case 0x0fc: return this.#configGeneration
       default: return 0
     }
   }
