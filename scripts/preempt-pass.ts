@@ -9,6 +9,10 @@
  * are all loops. Must run BEFORE asyncify, with host.preempt_tick among the
  * suspending imports, so that asyncify can unwind from the check.
  *
+ * A module may name a function of its own to call instead (a preemption point: the
+ * kernel's wasm_preempt_point, which calls host.preempt_tick and then lets the kernel
+ * preempt the task); it is not instrumented itself, and must exist.
+ *
  * The watchdog check is the same at loops that must not suspend (asyncify leaves
  * their functions alone): `wfuel -= 1; if (wfuel < 0) host.watchdog_tick()`, a
  * counter of its own (uklkl_watchdog_fuel) and an op that never switches threads,
@@ -51,10 +55,15 @@ export interface PreemptStats {
 
 /**
  * Instrument every loop of every defined function whose name is not in skip
- * (see Instrumentation.preempt in build-wasm.ts for who skips what).
+ * (see Instrumentation.preempt in build-wasm.ts for who skips what); the check
+ * calls point, a defined function, when given, else host.preempt_tick.
  */
-export function instrumentPreemption(module: binaryen.Module, skip: ReadonlySet<string> = new Set()): PreemptStats {
-  return instrumentLoops(module, PREEMPT, skip)
+export function instrumentPreemption(
+  module: binaryen.Module, skip: ReadonlySet<string> = new Set(), point?: string,
+): PreemptStats {
+  if (point === undefined) return instrumentLoops(module, PREEMPT, skip)
+  if (module.getFunction(point) === 0) throw new Error(`preempt-pass: the preemption point ${point} is not in the module`)
+  return instrumentLoops(module, PREEMPT, new Set([...skip, point]), point)
 }
 
 /** Watchdog checks at every loop of every defined function not in skip: those that must never suspend. */
@@ -62,10 +71,11 @@ export function instrumentWatchdog(module: binaryen.Module, skip: ReadonlySet<st
   return instrumentLoops(module, WATCHDOG, skip)
 }
 
-function instrumentLoops(module: binaryen.Module, check: LoopCheck, skip: ReadonlySet<string>): PreemptStats {
+/** point: the op is that defined function, not a host import. */
+function instrumentLoops(module: binaryen.Module, check: LoopCheck, skip: ReadonlySet<string>, point?: string): PreemptStats {
   module.addGlobal(check.global, binaryen.i32, true, module.i32.const(0))
   module.addGlobalExport(check.global, check.exportName)
-  const tick = opFunction(module, check.op)
+  const tick = point ?? opFunction(module, check.op)
   const stats: PreemptStats = { functions: 0, loops: 0 }
   for (let i = 0; i < module.getNumFunctions(); i++) {
     const fn = module.getFunctionByIndex(i)

@@ -563,12 +563,14 @@ async function main(): Promise<void> {
   checkModule(linkedBytes)
   const linkSeconds = (Date.now() - tLink) / 1000
 
-  // The shared finishing step: preemption fuel, asyncify, -O2. Fuel goes only into
-  // functions that may block anyway: the kernel's waiting loops call cpu_relax (a
-  // host yield), its other loops are bounded computations.
+  // The shared finishing step: preemption fuel, asyncify, -O2. Every loop of the
+  // kernel gets fuel, and its check calls the kernel's preemption point (cpu.c),
+  // where the task may take interrupts and be preempted: a task spinning in any
+  // loop lets the others run. That makes every function with a loop (and its
+  // callers) one that may suspend, so asyncify instruments it too.
   const tFinish = Date.now()
   log(`instrumenting, asyncifying and optimizing ${linkedBytes.length} bytes (minutes; single-threaded)`)
-  const finished = finishModule(linkedBytes, { preempt: 'blocking-functions', asyncify: true })
+  const finished = finishModule(linkedBytes, { preempt: true, preemptPoint: 'wasm_preempt_point', asyncify: true })
   const { imports, exports } = checkModule(finished.bytes)
   writeFileSync(join(cached, 'lkl.wasm'), finished.bytes)
   const finishSeconds = (Date.now() - tFinish) / 1000

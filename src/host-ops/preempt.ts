@@ -3,8 +3,8 @@
  * preempt.ts - the preemption family: the fuel check's tick, cooperative yield,
  * and the watchdog's tick for loops that must not suspend.
  *
- * Both ticks consult the soft-lockup watchdog (watchdog.ts) when the instance
- * has one; only preempt_tick may switch threads.
+ * The ticks and yield consult the soft-lockup watchdog (watchdog.ts) when the
+ * instance has one; watchdog_tick never switches threads.
  */
 import type { HostContext } from './context.js'
 import type { SoftLockupWatchdog } from './watchdog.js'
@@ -38,7 +38,13 @@ export function preemptOps(ctx: HostContext, binding: PreemptBinding = UNBOUND):
       })
     },
     yield() {
-      ctx.sched.suspendable((fiber) => ctx.sched.yield(fiber))
+      const watchdog = binding.watchdog()
+      if (watchdog?.checking === true) return
+      ctx.sched.suspendable((fiber) => {
+        // A cpu_relax() loop yields at every turn and may take long to run out of fuel.
+        watchdog?.check()
+        return ctx.sched.yield(fiber)
+      })
     },
     watchdog_tick() {
       const fuel = binding.watchdogFuel()

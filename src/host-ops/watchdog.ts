@@ -6,9 +6,9 @@
  *
  * The kernel knows who holds the CPU and since when; its kernel_soft_lockup
  * export reports a holder past the bound. The host asks from the preemption ops
- * (preempt_tick, watchdog_tick), which every loop of the kernel reaches when its
- * fuel runs out - loops that cannot block included, so a loop that never enables
- * interrupts or yields is caught too - at most once per check interval.
+ * (preempt_tick, watchdog_tick, yield), which every loop of the kernel reaches
+ * when its fuel runs out - loops that cannot block included, so a loop that never
+ * enables interrupts or yields is caught too - at most once per check interval.
  *
  * Limits: a task is caught only once its loop runs out of fuel (a straight-line
  * stretch of code cannot hold the CPU for long); the runtime does not survive it,

@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
  * Preemption: loops that never call the host still let other fibers and Node run,
- * and the policy (src/sched/policy.ts) decides who runs next, rule by rule.
+ * and the policy (src/sched/policy.ts) decides who runs next, rule by rule. The
+ * instrumentation can also call a preemption point of the module's own (the
+ * kernel's wasm_preempt_point) instead of the host's tick.
  *
  * The spinners give up after SPIN_BUDGET_MS of host time and say whether they saw
  * what they waited for, so a broken rule fails a check instead of hanging. Each
  * test's budget covers instantiating the prebuilt fixture and that bounded spin.
  */
+import binaryen from 'binaryen'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { instrumentPreemption } from '../../scripts/preempt-pass.js'
 import { PRIORITY_DEFAULT, PRIORITY_LOWEST } from '../../src/sched/fiber.js'
 import { type Fixture, loadFixture, prepareFixture } from '../support/fixture.js'
 
@@ -85,4 +89,43 @@ describe('preemption', () => {
     setTimeout(() => setFlagFromJs(fx, flag), 0)
     expect(await spinner, 'the timer never fired while the fiber spun: the scheduler kept the JS thread').toBe(1)
   }, TEST_BUDGET_MS)
+})
+
+describe('a preemption point of the module\'s own', () => {
+  // spin(n) loops n times; point, which counts its calls, has a loop of its own.
+  const MODULE = `(module
+    (global $calls (export "calls") (mut i32) (i32.const 0))
+    (func $point (local $i i32)
+      (loop $again
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $again (i32.lt_u (local.get $i) (i32.const 3))))
+      (global.set $calls (i32.add (global.get $calls) (i32.const 1))))
+    (func $spin (export "spin") (param $n i32)
+      (loop $again
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br_if $again (local.get $n)))))`
+
+  it('is what the fuel check calls, instead of an import, and its own loop has no check', async () => {
+    const module = binaryen.parseText(MODULE)
+    try {
+      expect(instrumentPreemption(module, new Set(), 'point')).toEqual({ functions: 1, loops: 1 })
+      const instance = await WebAssembly.instantiate(new WebAssembly.Module(new Uint8Array(module.emitBinary())), {})
+      const exports = instance.exports as { spin(n: number): void, calls: WebAssembly.Global, uklkl_fuel: WebAssembly.Global }
+      // The fuel starts at 0 and nothing refills it: every iteration finds it spent.
+      exports.spin(5)
+      expect(exports.calls.value, 'calls of the point').toBe(5)
+      expect(exports.uklkl_fuel.value, 'fuel spent by spin alone: the point\'s loop is not checked').toBe(-5)
+    } finally {
+      module.dispose()
+    }
+  })
+
+  it('must exist', () => {
+    const module = binaryen.parseText(MODULE)
+    try {
+      expect(() => instrumentPreemption(module, new Set(), 'no_such_point')).toThrow(/no_such_point is not in the module/)
+    } finally {
+      module.dispose()
+    }
+  })
 })

@@ -17,22 +17,32 @@
  * next owner may run the scheduler in its name (wasm_sched_jb).
  *
  * Sharing: threads waiting for the CPU are not tasks the scheduler sees, so
- * a syscall that runs long (a loop through schedule() or cond_resched())
- * would keep them out for as long as it runs. When one has held the CPU for
- * a tick while others wait, the timer interrupt wakes the idle host task
- * (wasm_cpu_make_way): at the holder's next pass through schedule() the
- * scheduler may switch to it, and it gives the CPU to the waiting threads
- * even though the holder is still runnable; one of them runs the scheduler,
- * which resumes the holder in its turn.
+ * a syscall that runs long would keep them out for as long as it runs. When
+ * one has held the CPU for a tick while others wait, the timer interrupt
+ * wakes the idle host task (wasm_cpu_make_way): once the scheduler switches
+ * to it, it gives the CPU to the waiting threads even though the holder is
+ * still runnable; one of them runs the scheduler, which resumes the holder
+ * in its turn.
+ *
+ * Preemption: the scheduler switches at schedule() and cond_resched(), and
+ * also where real hardware would preempt - when an interrupt arrives while
+ * preemption is allowed. Interrupts arrive here at wasm_preempt_point, which
+ * the build calls from every loop of the kernel each time the loop's fuel
+ * runs out (scripts/preempt-pass.ts), and at cpu_relax(): pending IRQs run
+ * there (the tick sets need_resched), and if need_resched is set while
+ * preempt_count() is 0 (CONFIG_PREEMPT_COUNT makes spinlocks, RCU readers
+ * and preempt_disable() count), the task is preempted as cond_resched()
+ * would. So a task spinning in a loop that never calls schedule() lets
+ * other tasks, other callers' syscalls and timers run.
  *
  * Soft lockups: cpu.since says how long the holder has had the CPU without a
  * switch; kernel_soft_lockup (the host's watchdog) reports a holder that has
  * had it for too long, with the kernel's list of tasks.
  *
  * Limits: no SMP; after wasm_cpu_shutdown (halt) the CPU can no longer be
- * taken and kernel threads stay parked for good. A loop that never passes
- * through schedule() (only cpu_relax, or nothing) keeps waiting threads out
- * until it ends; the watchdog is what ends one that does not.
+ * taken and kernel threads stay parked for good. A task spinning with
+ * preemption or interrupts disabled keeps everyone out until it ends, as on
+ * real hardware; the watchdog is what ends one that does not.
  */
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
@@ -48,6 +58,10 @@
 
 static struct {
 	struct host_mutex *lock;	/* guards everything below */
+	/* lock is held (by some thread): see cpu_preemptible(). */
+	bool locked;
+	/* kernel_soft_lockup runs, called from inside a host op. */
+	bool reporting;
 	host_thread_t owner;		/* 0: free */
 	unsigned int count;		/* recursion depth of the owner */
 	unsigned int sleepers;		/* threads waiting on sem */
@@ -70,6 +84,18 @@ int wasm_cpu_init(void)
 	if (!cpu.lock || !cpu.sem || !cpu.idle_sem)
 		return -ENOMEM;
 	return 0;
+}
+
+static void cpu_lock(void)
+{
+	host_mutex_lock(cpu.lock);
+	cpu.locked = true;
+}
+
+static void cpu_unlock(void)
+{
+	cpu.locked = false;
+	host_mutex_unlock(cpu.lock);
 }
 
 static void cpu_bug(const char *what)
@@ -103,14 +129,14 @@ int wasm_cpu_get(void)
 {
 	int ret;
 
-	host_mutex_lock(cpu.lock);
+	cpu_lock();
 	while ((ret = cpu_try_take()) == 0) {
 		cpu.sleepers++;
-		host_mutex_unlock(cpu.lock);
+		cpu_unlock();
 		host_sem_down(cpu.sem);
-		host_mutex_lock(cpu.lock);
+		cpu_lock();
 	}
-	host_mutex_unlock(cpu.lock);
+	cpu_unlock();
 	return ret < 0 ? -ESHUTDOWN : 0;
 }
 
@@ -119,21 +145,21 @@ int wasm_cpu_try_get_for_irq(void)
 {
 	int ret;
 
-	host_mutex_lock(cpu.lock);
+	cpu_lock();
 	ret = cpu_try_take();
-	host_mutex_unlock(cpu.lock);
+	cpu_unlock();
 	return ret > 0;
 }
 
 /* __switch_to: the CPU now belongs to next's thread, with the same count. */
 void wasm_cpu_change_owner(host_thread_t owner)
 {
-	host_mutex_lock(cpu.lock);
+	cpu_lock();
 	if (cpu.count != 1)
 		cpu_bug("CPU changes hands while held recursively");
 	cpu.owner = owner;
 	cpu.since = host_time();
-	host_mutex_unlock(cpu.lock);
+	cpu_unlock();
 }
 
 /*
@@ -144,14 +170,14 @@ void wasm_cpu_change_owner(host_thread_t owner)
  */
 void wasm_cpu_put(void)
 {
-	host_mutex_lock(cpu.lock);
+	cpu_lock();
 	if (!cpu.count || !host_thread_equal(cpu.owner, host_thread_self()))
 		cpu_bug("CPU released by a thread that does not own it");
 
 	while (wasm_irqs_pending && !irqs_disabled()) {
-		host_mutex_unlock(cpu.lock);
+		cpu_unlock();
 		wasm_run_irqs();
-		host_mutex_lock(cpu.lock);
+		cpu_lock();
 	}
 
 	/*
@@ -162,11 +188,11 @@ void wasm_cpu_put(void)
 	    test_thread_flag(TIF_HOST_THREAD) &&
 	    !(current == idle_host_task && cpu.sleepers) &&
 	    (need_resched() || !single_task_running())) {
-		host_mutex_unlock(cpu.lock);
+		cpu_unlock();
 		set_current_state(TASK_UNINTERRUPTIBLE);
 		if (wasm_sched_jb())
 			return;
-		host_mutex_lock(cpu.lock);
+		cpu_lock();
 	}
 
 	if (--cpu.count == 0) {
@@ -177,19 +203,19 @@ void wasm_cpu_put(void)
 			host_sem_up(cpu.sem);
 		}
 	}
-	host_mutex_unlock(cpu.lock);
+	cpu_unlock();
 }
 
 void wasm_cpu_shutdown(void)
 {
-	host_mutex_lock(cpu.lock);
+	cpu_lock();
 	cpu.shutdown = true;
 	/* Waiters wake and find the CPU gone. */
 	while (cpu.sleepers) {
 		cpu.sleepers--;
 		host_sem_up(cpu.sem);
 	}
-	host_mutex_unlock(cpu.lock);
+	cpu_unlock();
 }
 
 /*
@@ -224,12 +250,12 @@ void wasm_create_idle_host_task(void)
 /* An IRQ came while the CPU is held: wake the idle task if it waits for one. */
 void wasm_cpu_wake_idle(void)
 {
-	host_mutex_lock(cpu.lock);
+	cpu_lock();
 	if (cpu.idle_waiting) {
 		cpu.idle_waiting = false;
 		host_sem_up(cpu.idle_sem);
 	}
-	host_mutex_unlock(cpu.lock);
+	cpu_unlock();
 }
 
 /*
@@ -250,9 +276,9 @@ void arch_cpu_idle(void)
 		raw_local_irq_enable();
 		return;
 	}
-	host_mutex_lock(cpu.lock);
+	cpu_lock();
 	wait = cpu.idle_waiting = !wasm_irqs_pending;
-	host_mutex_unlock(cpu.lock);
+	cpu_unlock();
 	if (wait)
 		host_sem_down(cpu.idle_sem);
 	raw_local_irq_enable();
@@ -293,18 +319,68 @@ int lkl_soft_lockup(int bound_ms, char *buf, int len)
 	held_ms = div_u64(host_time() - since, NSEC_PER_MSEC);
 	if (held_ms <= bound_ms)
 		return 0;
+	/* Its loops reach wasm_preempt_point, which must not switch tasks here. */
+	cpu.reporting = true;
 	n = scnprintf(buf, len, "%d %llu %s\n", task_pid_nr(holder), held_ms, holder->comm);
 	rcu_read_lock();
 	for_each_process_thread(g, t)
 		n += scnprintf(buf + n, len - n, "%d %c %s\n", task_pid_nr(t), task_state_to_char(t), t->comm);
 	rcu_read_unlock();
+	cpu.reporting = false;
 	return n;
+}
+
+/*
+ * May the calling thread take interrupts and be preempted here? Only if it
+ * owns the CPU (once: __switch_to hands over a count of 1) and runs the
+ * current task: a timer's thread running IRQs owns the CPU in the name of a
+ * task that is not its own. Not under cpu.lock (__switch_to takes it), nor
+ * inside kernel_soft_lockup, which runs within a host op (its thread cannot
+ * switch). Not as host0 either: a thread runs host0 only to clone its own
+ * host task, and once it has woken that task (wasm_switch_to_host_task) a
+ * preemption would park the thread on host0 while the scheduler may hand
+ * the CPU to the woken task - on the same, parked thread. Racy reads are
+ * fine: a thread that does not own the CPU never sees itself as the owner.
+ */
+static bool cpu_preemptible(void)
+{
+	struct wasm_thread *wt = current_thread_info()->host;
+	host_thread_t self;
+
+	if (READ_ONCE(cpu.locked) || cpu.reporting || cpu.shutdown ||
+	    cpu.count != 1 || irqs_disabled() || !wt || current == wasm_host0)
+		return false;
+	self = host_thread_self();
+	return host_thread_equal(cpu.owner, self) && host_thread_equal(wt->tid, self);
+}
+
+/* What an interrupt arriving here would do on real hardware: see "Preemption" above. */
+static void cpu_interrupt_point(void)
+{
+	if (!cpu_preemptible())
+		return;
+	if (wasm_irqs_pending)
+		wasm_run_irqs();
+	/* preempt_count() == 0 && need_resched(); __cond_resched switches as a preemption. */
+	if (should_resched(0))
+		__cond_resched();
+}
+
+/*
+ * Called by every loop of the kernel when its fuel runs out (the build adds
+ * the call; nothing in C calls it, hence __used): the host's tick first,
+ * which refills the fuel, fires host timers, checks the watchdog and may
+ * run other fibers; then the kernel's.
+ */
+__used void wasm_preempt_point(void)
+{
+	host_preempt_tick();
+	cpu_interrupt_point();
 }
 
 /* cpu_relax(): let other fibers (timers, devices) run, then take their IRQs. */
 void wasm_cpu_relax(void)
 {
 	host_yield();
-	if (wasm_irqs_pending && !irqs_disabled())
-		wasm_run_irqs();
+	cpu_interrupt_point();
 }

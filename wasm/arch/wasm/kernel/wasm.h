@@ -50,6 +50,7 @@ void wasm_cpu_shutdown(void);
 void wasm_cpu_wake_idle(void);
 void wasm_create_idle_host_task(void);
 void wasm_cpu_make_way(void);
+void wasm_preempt_point(void);
 
 /* irq.c */
 extern bool wasm_irqs_pending;
