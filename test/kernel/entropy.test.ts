@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Entropy: the crng is seeded at boot from the host, so getrandom and /dev/{u,}random answer at once
-// with full-length, non-repeating bytes; a seed makes getrandom reproducible across kernels.
+// with full-length, non-repeating bytes; a seed makes getrandom and /dev/{u,}random reproducible
+// across kernels.
 import { describe, expect, it } from 'vitest'
 import { type Kernel, startKernel } from '../../src/index.js'
 
@@ -77,13 +78,13 @@ describe('the crng is seeded at boot', () => {
   })
 })
 
-describe('a seed makes getrandom reproducible', () => {
+describe('a seed makes what callers read reproducible', () => {
   async function draws(seed: number | bigint | Uint8Array): Promise<string[]> {
     await using k = await startKernel({ seed })
     return [hex(await getrandom(k, 14)), hex(await getrandom(k, 100)), hex(await getrandom(k, 5000, GRND_NONBLOCK))]
   }
 
-  it('the same seed gives the same bytes in two kernels; other seeds give others', async () => {
+  it('getrandom: the same seed gives the same bytes in two kernels; other seeds give others', async () => {
     const first = await draws(42)
     expect(await draws(42)).toEqual(first)
     expect(await draws(42n), 'a bigint seed equal to the number').toEqual(first)
@@ -92,6 +93,22 @@ describe('a seed makes getrandom reproducible', () => {
     const fromBytes = await draws(new Uint8Array([42]))
     expect(fromBytes[0], 'a byte-string seed').not.toBe(first[0])
     expect(await draws(new Uint8Array([42]))).toEqual(fromBytes)
+  })
+
+  it('and /dev/urandom and /dev/random, drawn from the same stream', async () => {
+    const deviceDraws = async (seed: number): Promise<string[]> => {
+      await using k = await startKernel({ seed })
+      await k.mountFs('devtmpfs', { target: '/dev' })
+      return [
+        hex(await readDevice(k, '/dev/urandom', 32)), hex(await readDevice(k, '/dev/random', 100)),
+        hex(await getrandom(k, 16)), hex(await readDevice(k, '/dev/urandom', 5000)),
+      ]
+    }
+    const first = await deviceDraws(42)
+    expect(await deviceDraws(42)).toEqual(first)
+    expect(new Set(first).size, 'four different draws').toBe(4)
+    const other = await deviceDraws(43)
+    for (const [i, bytes] of other.entries()) expect(bytes, `draw ${i} with seed 43`).not.toBe(first[i])
   })
 
   it('a seeded getrandom still checks its flags and its buffer', async () => {

@@ -12,29 +12,29 @@
  * A seeded host (startKernel's seed option) gives the same stream on every
  * run. The kernel's crng would still differ from run to run: random_init
  * and every interrupt mix clock readings into the pool. So with a seed,
- * getrandom is served from a ChaCha20 stream keyed once at boot from the
- * host's stream: the same seed gives the same bytes for the same sequence
- * of getrandom calls, whatever the timing.
+ * what callers read (getrandom, /dev/random, /dev/urandom) is served from
+ * a ChaCha20 stream keyed once at boot from the host's stream: the same
+ * seed gives the same bytes for the same sequence of reads, whatever the
+ * timing.
  *
- * Limits: with a seed, only getrandom is reproducible; /dev/urandom, the
- * kernel's own get_random_*() and so everything derived from them (hash
- * seeds, TCP sequence numbers) still come from the crng.
+ * Limits: with a seed, the kernel's own get_random_*() and so everything
+ * derived from them (hash seeds, TCP sequence numbers) still come from the
+ * crng.
  */
 #include <linux/cache.h>
-#include <linux/fs.h>
 #include <linux/init.h>
-#include <linux/minmax.h>
 #include <linux/random.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/spinlock.h>
 #include <linux/string.h>
-#include <linux/uaccess.h>
+#include <linux/uio.h>
 #include <crypto/chacha.h>
 #include <asm/archrandom.h>
 #include <asm/timex.h>
 #include "wasm.h"
 
-/* The host was given a seed: getrandom comes from seeded_stream. */
+/* The host was given a seed: what callers read comes from seeded_stream. */
 static bool seeded __ro_after_init;
 static u32 seeded_stream[CHACHA_STATE_WORDS];
 
@@ -60,46 +60,40 @@ void __init wasm_random_init(void)
 		chacha_init(seeded_stream, key, iv);
 	memzero_explicit(key, sizeof(key));
 	if (seeded)
-		pr_info("wasm: the host's random stream is seeded: getrandom is reproducible\n");
+		pr_info("wasm: the host's random stream is seeded: getrandom and /dev/[u]random are reproducible\n");
 }
 
-/* getrandom(2) from the seeded stream, with the kernel's argument checks. */
-static long seeded_getrandom(char __user *buf, size_t len, unsigned int flags)
+/*
+ * drivers/char/random.c serves getrandom and reads of /dev/random and
+ * /dev/urandom in get_random_bytes_user, which asks here first (patch 0005):
+ * with a seed, the bytes come from seeded_stream and *copied says how many
+ * reached the caller; false without a seed (the crng serves). The stream is
+ * shared: its lock keeps two tasks from drawing the same block when one is
+ * preempted in the middle of chacha20_block.
+ */
+bool wasm_get_random_bytes_user(struct iov_iter *iter, size_t *copied)
 {
+	static DEFINE_SPINLOCK(lock);
 	u8 block[CHACHA_BLOCK_SIZE];
-	size_t done = 0;
+	size_t n;
 
-	if (flags & ~(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE))
-		return -EINVAL;
-	if ((flags & (GRND_INSECURE | GRND_RANDOM)) == (GRND_INSECURE | GRND_RANDOM))
-		return -EINVAL;
-	len = min_t(size_t, len, MAX_RW_COUNT);
-	if (!access_ok(buf, len))
-		return -EFAULT;
-
-	while (done < len) {
-		size_t n = min_t(size_t, len - done, sizeof(block));
-
+	if (!seeded)
+		return false;
+	*copied = 0;
+	for (;;) {
+		spin_lock(&lock);
 		chacha20_block(seeded_stream, block);
-		if (copy_to_user(buf + done, block, n))
+		spin_unlock(&lock);
+		n = copy_to_iter(block, sizeof(block), iter);
+		*copied += n;
+		if (n != sizeof(block) || !iov_iter_count(iter))
 			break;
-		done += n;
-		if (done % PAGE_SIZE == 0) {
+		if (*copied % PAGE_SIZE == 0) {
 			if (signal_pending(current))
 				break;
 			cond_resched();
 		}
 	}
 	memzero_explicit(block, sizeof(block));
-	return done || !len ? done : -EFAULT;
-}
-
-long sys_getrandom(const long *args);
-
-/* The syscall table's getrandom (syscalls.c). */
-long wasm_sys_getrandom(const long *args)
-{
-	if (!seeded)
-		return sys_getrandom(args);
-	return seeded_getrandom((char __user *)args[0], (size_t)args[1], (unsigned int)args[2]);
+	return true;
 }

@@ -52,8 +52,6 @@ SYSCALL_DEFINE6(mmap2, unsigned long, addr, unsigned long, len, unsigned long, p
 static const wasm_syscall_t wasm_sys_call_table[__NR_syscalls] = {
 	[0 ... __NR_syscalls - 1] = wasm_sys_ni,
 #include <asm/syscall_table_32.h>
-	/* The crng's, or a reproducible one when the host is seeded (random.c). */
-	[__NR_getrandom] = wasm_sys_getrandom,
 };
 
 static struct host_tls_key *task_key;

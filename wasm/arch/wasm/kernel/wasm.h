@@ -69,7 +69,6 @@ void wasm_user_memory_init(void);
 
 /* random.c */
 void wasm_random_init(void);
-long wasm_sys_getrandom(const long *args);
 
 /* sections.c */
 void wasm_sched_classes_init(void);

@@ -21,4 +21,12 @@ static inline size_t __must_check arch_get_random_seed_longs(unsigned long *v, s
 	return wasm_get_random_seed_longs(v, max_longs);
 }
 
+/*
+ * getrandom and reads of /dev/random and /dev/urandom ask this first (patch
+ * 0005): with a seeded host they come from a reproducible stream.
+ */
+struct iov_iter;
+bool wasm_get_random_bytes_user(struct iov_iter *iter, size_t *copied);
+#define arch_get_random_bytes_user wasm_get_random_bytes_user
+
 #endif
