@@ -354,6 +354,12 @@ static bool cpu_preemptible(void)
 	return host_thread_equal(cpu.owner, self) && host_thread_equal(wt->tid, self);
 }
 
+/* asm/preempt.h: the count changes out of line, one call instead of ~15 bytes inline. */
+void wasm_preempt_count_add(int val)
+{
+	current_thread_info()->preempt_count += val;
+}
+
 /* What an interrupt arriving here would do on real hardware: see "Preemption" above. */
 static void cpu_interrupt_point(void)
 {
