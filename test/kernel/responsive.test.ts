@@ -10,7 +10,7 @@
 // the writer loop until another task releases it, with nothing in the loop or with cpu_relax(),
 // so only preemption at the loop lets the releasing task run.
 import { describe, expect, it } from 'vitest'
-import { type Kernel, type KernelThread, SoftLockupError, startKernel } from '../../src/index.js'
+import { type Kernel, KernelStoppedError, type KernelThread, SoftLockupError, startKernel } from '../../src/index.js'
 
 const UNCREDITED_SEED = 'random.trust_cpu=0'
 
@@ -148,6 +148,18 @@ describe('a task spinning in the kernel without calling schedule()', () => {
       expect(await spinners(other, otherFd)).toBe(0)
       expect(await spinner.sys.getpid(), 'the spinner\'s thread goes on').toBe(1)
       expect(await settles('halt', k.halt())).toBe(0)
+    })
+  })
+
+  it('does not keep halt out: halt finishes while it spins, and its call ends with KernelStoppedError', async () => {
+    await withSpinFile(async ({ k, spinner, other, spinnerFd, otherFd }) => {
+      const spinning = spinner.sys.write(spinnerFd, 'spin', 4)
+      spinning.catch(() => undefined)
+      for (let reads = 1; (await spinners(other, otherFd)) === 0; reads++) {
+        expect(reads, 'reads before the spinner was seen in its loop').toBeLessThan(10_000)
+      }
+      expect(await settles('halt while a task spins', k.halt())).toBe(0)
+      await expect(settles('the spinner', spinning)).rejects.toBeInstanceOf(KernelStoppedError)
     })
   })
 
