@@ -3,7 +3,14 @@
  * wasm/build.ts - builds the kernel: build/lkl.wasm, build/kernel-data.json and
  * build/lkl.json (facts: version, sizes, times).
  *
- *   npm run build:kernel [-- --config NAME] [--force] [--keep-going]
+ *   npm run build:kernel [-- --config NAME] [--with FRAGMENT,...] [--force] [--keep-going]
+ *
+ * --with merges config fragments (arch/wasm/configs/fragments/NAME.config, e.g.
+ * btrfs, xfs) onto the defconfig and builds a second image into a folder of its
+ * own, build/with-NAME-NAME/ (names sorted), leaving build/lkl.wasm alone; a
+ * fragment may bring patches of its own (wasm/patches/fragments/NAME/*.patch),
+ * applied to a source tree of their own so that the default tree and its cache
+ * key never see them.
  *
  * Steps: install the toolchain (scripts/install-toolchain.sh --kernel);
  * extract Debian's linux-source-6.12 tarball into a source tree under
@@ -21,12 +28,14 @@
  *
  * The image is cached by a hash of every input that goes into it (tarball,
  * overlay, patches, the host-ops boundary, scripts/*.ts, this file, the toolchain
- * version, the config name), its data by that plus the data's generator: an
+ * version, the config name, and the chosen fragments' configs and patches but
+ * no other fragment's), its data by that plus the data's generator: an
  * unchanged rerun copies the cached result in seconds, and a change to the
  * data's generator alone re-runs the probe, not the finishing step.
  *
- * Limits: needs Debian's packages (apt) and about 3 GB in the cache; the
- * finishing step takes minutes and ~2 GB of memory for the default config.
+ * Limits: needs Debian's packages (apt) and about 3 GB in the cache (a fragment
+ * with patches, like xfs, adds a source tree: 1.7 GB more); the finishing step
+ * takes minutes and ~2 GB of memory for the default config.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import {
@@ -54,6 +63,9 @@ const STACK_SIZE = 256 * 1024
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const overlayDir = join(repo, 'wasm', 'arch', 'wasm')
 const patchDir = join(repo, 'wasm', 'patches')
+/* Fragments are kept out of the overlay and out of the default image's key: only a build that names one reads it. */
+const fragmentConfigDir = join(overlayDir, 'configs', 'fragments')
+const fragmentPatchDir = join(patchDir, 'fragments')
 const hostOpsFiles = ['host-ops.h', 'host-entry.c', 'host-selftest.c'].map((f) => join(repo, 'src', 'host-ops', f))
 const outDir = join(repo, 'build')
 /*
@@ -71,12 +83,16 @@ const scriptsDir = join(repo, 'scripts')
 const finishingScripts = readdirSync(scriptsDir).filter((f) => f.endsWith('.ts')).map((f) => join(scriptsDir, f))
 const imageInputs = {
   trees: [overlayDir, patchDir],
+  /* Not inputs of every image: a fragment's files are added to the key of the builds that name it. */
+  skip: [fragmentConfigDir, fragmentPatchDir],
   files: [...hostOpsFiles, ...finishingScripts, join(repo, 'src', 'host-ops', 'suspending.json'), fileURLToPath(import.meta.url)],
 }
 const dataInputs = [join(repo, 'wasm', 'api-data.ts'), join(repo, 'src', 'kernel-data.ts'), join(repo, 'src', 'host-ops', 'header.ts')]
 
 interface Options {
   config: string
+  /** Config fragments merged onto the defconfig, sorted and without repeats; none for the default image. */
+  fragments: string[]
   force: boolean
   keepGoing: boolean
 }
@@ -85,6 +101,7 @@ interface Facts {
   kernelVersion: string
   debianPackage: string
   config: string
+  fragments: string[]
   cacheKey: string
   /** build/lkl.wasm, after instrumentation, asyncify and optimization. */
   wasmBytes: number
@@ -114,15 +131,41 @@ function fail(msg: string): never {
 }
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { config: 'default', force: false, keepGoing: false }
+  const opts: Options = { config: 'default', fragments: [], force: false, keepGoing: false }
+  const fragments = new Set<string>()
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--force') opts.force = true
     else if (a === '--keep-going') opts.keepGoing = true
     else if (a === '--config') opts.config = argv[++i] ?? fail('--config needs a name')
-    else fail(`unknown argument ${a} (usage: build.ts [--config NAME] [--force] [--keep-going])`)
+    else if (a === '--with') {
+      const list = argv[++i] ?? fail('--with needs fragment names, e.g. --with btrfs,xfs')
+      for (const name of list.split(',')) fragments.add(name)
+    } else fail(`unknown argument ${a} (usage: build.ts [--config NAME] [--with FRAGMENT,...] [--force] [--keep-going])`)
   }
+  const known = existsSync(fragmentConfigDir)
+    ? readdirSync(fragmentConfigDir).filter((f) => f.endsWith('.config')).map((f) => f.slice(0, -'.config'.length))
+    : []
+  for (const name of fragments) {
+    // The names become folder names (build/with-a-b/, the source tree's family): letters, digits, underscores.
+    if (!/^[a-z0-9_]+$/.test(name) || !known.includes(name)) {
+      fail(`no config fragment "${name}" (known: ${known.join(', ') || 'none'}; arch/wasm/configs/fragments/NAME.config)`)
+    }
+  }
+  opts.fragments = [...fragments].sort()
   return opts
+}
+
+/** The patches in a folder, in name order. */
+function patchesIn(dir: string): string[] {
+  return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.patch')).sort().map((f) => join(dir, f)) : []
+}
+
+/** Where an image is published: build/ for the default, build/[CONFIG-]with-A-B/ for fragments. */
+function outputDir(opts: Options): string {
+  if (opts.fragments.length === 0) return outDir
+  const prefix = opts.config === 'default' ? '' : `${opts.config}-`
+  return join(outDir, `${prefix}with-${opts.fragments.join('-')}`)
 }
 
 /** Run a command, inheriting stdio; throws on a non-zero exit. */
@@ -148,6 +191,11 @@ function listFiles(dir: string): string[] {
   return out.sort()
 }
 
+/** The files of an input tree, without the fragments' folders (imageInputs.skip). */
+function inputFiles(dir: string): string[] {
+  return listFiles(dir).filter((f) => !imageInputs.skip.some((skip) => f.startsWith(`${skip}/`)))
+}
+
 /** Copy src to dst only if the content differs; returns whether it copied. */
 function syncFile(src: string, dst: string): boolean {
   const data = readFileSync(src)
@@ -157,17 +205,36 @@ function syncFile(src: string, dst: string): boolean {
   return true
 }
 
+/**
+ * The family of a source tree's name: "" for the default patch set ("<id>"),
+ * "xfs" for the default set plus xfs's patches ("xfs-<id>"). A family has one
+ * current tree; another tree of the same family is an older tarball or patch set.
+ */
+function treeFamily(name: string): string {
+  const base = name.replace(/\.tmp$/, '')
+  const dash = base.lastIndexOf('-')
+  return dash < 0 ? '' : base.slice(0, dash)
+}
+
 /** Extract the tarball and apply the patches, unless that tree exists already. */
-function prepareSource(srcRoot: string, treeId: string, patches: string[]): string {
+function prepareSource(kernelCache: string, treeId: string, patches: string[]): string {
+  const srcRoot = join(kernelCache, 'src')
   const tree = join(srcRoot, treeId)
   const ready = join(tree, '.uklkl-ready')
   if (existsSync(ready)) return join(tree, 'linux')
 
-  // Other trees are older tarballs or patch sets: they only take disk space.
+  // Older trees of this family only take disk space, and so do their build folders
+  // ("<tree>-<config>..."). Other families' trees belong to other images.
   if (existsSync(srcRoot)) {
     for (const old of readdirSync(srcRoot)) {
-      log(`removing stale source tree ${old}`)
+      if (treeFamily(old) !== treeFamily(treeId)) continue
+      log(`removing stale source tree ${old} and its build folders`)
       rmSync(join(srcRoot, old), { recursive: true, force: true })
+      const builds = join(kernelCache, 'build')
+      if (!existsSync(builds)) continue
+      for (const folder of readdirSync(builds)) {
+        if (folder.startsWith(`${old}-`)) rmSync(join(builds, folder), { recursive: true, force: true })
+      }
     }
   }
   const tmp = `${tree}.tmp`
@@ -192,7 +259,7 @@ function overlay(src: string): number {
   const dst = join(src, 'arch', 'wasm')
   const wanted = new Set<string>()
   let changed = 0
-  for (const f of listFiles(overlayDir)) {
+  for (const f of inputFiles(overlayDir)) {
     const to = join(dst, relative(overlayDir, f))
     wanted.add(to)
     if (syncFile(f, to)) changed++
@@ -388,8 +455,8 @@ function checkModule(bytes: Uint8Array<ArrayBuffer>): { imports: number; exports
 /* The image's files, cached under its key; the data's, under a folder of it named by the data key. */
 const IMAGE_OUTPUTS = ['lkl.wasm', 'lkl.json']
 const DATA_OUTPUT = 'kernel-data.json'
-/* Cached results kept besides the newest (each image is ~15 MB; data ~0.1 MB). */
-const KEEP_OUTPUTS = 4
+/* Cached results kept (each image is 8-25 MB, data ~0.1 MB): the default image and the fragment combinations the bench builds fit. */
+const KEEP_OUTPUTS = 8
 
 /** Drop all but the newest entries of a cache folder (entries whose name passes keep). */
 function pruneOutputs(outRoot: string, keep: (name: string) => boolean = () => true): void {
@@ -400,10 +467,10 @@ function pruneOutputs(outRoot: string, keep: (name: string) => boolean = () => t
   for (const old of entries.slice(KEEP_OUTPUTS)) rmSync(join(outRoot, old.name), { recursive: true, force: true })
 }
 
-function publish(cachedImage: string, cachedData: string): void {
-  mkdirSync(outDir, { recursive: true })
-  for (const f of IMAGE_OUTPUTS) copyFileSync(join(cachedImage, f), join(outDir, f))
-  copyFileSync(join(cachedData, DATA_OUTPUT), join(outDir, DATA_OUTPUT))
+function publish(cachedImage: string, cachedData: string, to: string): void {
+  mkdirSync(to, { recursive: true })
+  for (const f of IMAGE_OUTPUTS) copyFileSync(join(cachedImage, f), join(to, f))
+  copyFileSync(join(cachedData, DATA_OUTPUT), join(to, DATA_OUTPUT))
 }
 
 /**
@@ -447,6 +514,64 @@ function defconfigName(config: string): string {
   return config === 'default' ? 'defconfig' : `${config}_defconfig`
 }
 
+/** What one build makes, and from what. */
+interface Plan {
+  config: string
+  fragments: string[]
+  /** Every patch applied to the source tree: wasm/patches/*, then the fragments' own. */
+  patches: string[]
+  /** The source tree's folder name: "<id>", or "<fragments with patches>-<id>". */
+  treeId: string
+  /** The build folder's name (O=): one per tree, config and fragment list. */
+  buildName: string
+  /** Where the image is published. */
+  outDir: string
+}
+
+function makePlan(opts: Options, tarballId: string): Plan {
+  const patches = patchesIn(patchDir)
+  const patched: string[] = []
+  for (const name of opts.fragments) {
+    const own = patchesIn(join(fragmentPatchDir, name))
+    if (own.length > 0) patched.push(name)
+    patches.push(...own)
+  }
+  // Keyed by exactly the patches applied: without fragment patches this is the default tree.
+  const treeHash = new InputHash().text('tarball', tarballId)
+  for (const p of patches) treeHash.file(p)
+  const id = treeHash.key().slice(0, 16)
+  const treeId = patched.length > 0 ? `${patched.join('+')}-${id}` : id
+  const buildName = opts.fragments.length > 0 ? `${treeId}-${opts.config}-with-${opts.fragments.join('-')}` : `${treeId}-${opts.config}`
+  return { config: opts.config, fragments: opts.fragments, patches, treeId, buildName, outDir: outputDir(opts) }
+}
+
+/** The fragment files of a build (arch/wasm/configs/fragments/NAME.config), in merge order. */
+function fragmentFiles(plan: Plan): string[] {
+  return plan.fragments.map((name) => join(fragmentConfigDir, `${name}.config`))
+}
+
+/**
+ * Each fragment line (CONFIG_X=v, or "# CONFIG_X is not set") must be in the final
+ * .config: merge_config.sh only warns when a symbol's dependencies drop it, and a
+ * dropped CONFIG_XFS_FS would make an image that builds, boots and lacks XFS.
+ */
+function checkFragments(plan: Plan, configFile: string): void {
+  const final = new Set(readFileSync(configFile, 'utf8').split('\n'))
+  const lost: string[] = []
+  for (const file of fragmentFiles(plan)) {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      const set = /^CONFIG_\w+=/.test(line)
+      const unset = /^# (CONFIG_\w+) is not set$/.exec(line)
+      // An unset symbol may also be absent: its menu is not visible at all.
+      const name = unset?.[1]
+      if (set ? !final.has(line) : name !== undefined && [...final].some((l) => l.startsWith(`${name}=`))) {
+        lost.push(`${line} (${relative(repo, file)})`)
+      }
+    }
+  }
+  if (lost.length > 0) fail(`the final .config lacks what the fragments ask for (unmet dependencies?):\n  ${lost.join('\n  ')}`)
+}
+
 interface Tree {
   /** The patched kernel source with the current overlay. */
   src: string
@@ -456,22 +581,32 @@ interface Tree {
 }
 
 /** Extract and patch the source if needed, overlay arch/wasm, and configure the build folder. */
-function prepareTree(kernelCache: string, treeId: string, patches: string[], config: string, debianPackage: string): Tree {
-  const defconfig = defconfigName(config)
-  const src = prepareSource(join(kernelCache, 'src'), treeId, patches)
+function prepareTree(kernelCache: string, plan: Plan, debianPackage: string): Tree {
+  const defconfig = defconfigName(plan.config)
+  const src = prepareSource(kernelCache, plan.treeId, plan.patches)
   const changed = overlay(src)
   log(`overlay: ${changed} file(s) changed in arch/wasm`)
   const kernelVersion = capture('make', ['-s', '-C', src, 'kernelversion']).trim()
-  log(`Linux ${kernelVersion} (Debian ${TARBALL_PACKAGE} ${debianPackage}), config ${defconfig}`)
+  const withText = plan.fragments.length > 0 ? ` with fragments ${plan.fragments.join(', ')}` : ''
+  log(`Linux ${kernelVersion} (Debian ${TARBALL_PACKAGE} ${debianPackage}), config ${defconfig}${withText}`)
 
-  const build = join(kernelCache, 'build', `${treeId}-${config}`)
+  const build = join(kernelCache, 'build', plan.buildName)
   mkdirSync(build, { recursive: true })
   const configStamp = join(build, '.uklkl-defconfig')
-  const defconfigHash = new InputHash().file(join(overlayDir, 'configs', defconfig)).key()
+  const configHash = new InputHash().file(join(overlayDir, 'configs', defconfig))
+  for (const f of fragmentFiles(plan)) configHash.file(f)
+  const defconfigHash = configHash.key()
   if (!existsSync(join(build, '.config')) || !existsSync(configStamp) ||
       readFileSync(configStamp, 'utf8') !== defconfigHash) {
-    log(`configuring from ${defconfig}`)
+    log(`configuring from ${defconfig}${withText}`)
     run('make', [...makeArgs(src, build), defconfig])
+    if (plan.fragments.length > 0) {
+      // The kernel's own merge: the fragments' lines replace the defconfig's, then
+      // olddefconfig settles what they select. It writes temporary files into its cwd.
+      run(join(src, 'scripts', 'kconfig', 'merge_config.sh'), ['-m', '-O', build, join(build, '.config'), ...fragmentFiles(plan)], build)
+      run('make', [...makeArgs(src, build), 'olddefconfig'])
+      checkFragments(plan, join(build, '.config'))
+    }
     writeFileSync(configStamp, defconfigHash)
   }
   return { src, build, kernelVersion }
@@ -492,14 +627,18 @@ async function generateData(tree: Tree, cachedData: string): Promise<void> {
   writeFileSync(join(cachedData, DATA_OUTPUT), `${JSON.stringify(data)}\n`)
 }
 
-/** The TypeScript types of the published data (src/generated/, compiled with the package). */
-function generateTypes(): void {
+/**
+ * The TypeScript types of the published data (src/generated/, compiled with the
+ * package). Only the default image writes them: a fragment adds filesystems, not
+ * syscalls, and loadKernelImage checks any image against these types.
+ */
+function generateTypes(plan: Plan): void {
+  if (plan.outDir !== outDir) return
   const file = writeApiTypes(join(outDir, DATA_OUTPUT))
   log(`${relative(repo, file.path)} ${file.changed ? 'written' : 'unchanged'}`)
 }
 
 async function main(): Promise<void> {
-  const t0 = Date.now()
   const opts = parseArgs(process.argv.slice(2))
   const clangVersion = ensureToolchain(true)
 
@@ -510,42 +649,45 @@ async function main(): Promise<void> {
   const tarStat = statSync(TARBALL)
   // The package version names the tarball; size and mtime catch a replaced file cheaply.
   const tarballId = new InputHash().text('tarball', `${TARBALL_PACKAGE} ${debianPackage} ${tarStat.size} ${tarStat.mtimeMs}`).key()
-  const patches = existsSync(patchDir)
-    ? readdirSync(patchDir).filter((f) => f.endsWith('.patch')).sort().map((f) => join(patchDir, f))
-    : []
+  const plan = makePlan(opts, tarballId)
   const toolchain = `${clangVersion}; ${capture(llvmTool('wasm-ld'), ['--version']).split('\n')[0] ?? ''}`
-  const treeHash = new InputHash().text('tarball', tarballId)
-  for (const p of patches) treeHash.file(p)
-  const treeId = treeHash.key().slice(0, 16)
   const key = new InputHash().text('tarball', tarballId).text('toolchain', toolchain).text('config', opts.config)
-  for (const t of imageInputs.trees) key.tree(t)
+  for (const t of imageInputs.trees) for (const f of inputFiles(t)) key.file(f)
   for (const f of imageInputs.files) key.file(f)
+  if (plan.fragments.length > 0) {
+    key.text('fragments', plan.fragments.join(','))
+    for (const f of fragmentFiles(plan)) key.file(f)
+    for (const p of plan.patches.filter((f) => f.startsWith(`${fragmentPatchDir}/`))) key.file(p)
+  }
   const cacheKey = key.key()
+  const published = relative(repo, join(plan.outDir, 'lkl.wasm'))
   const dataKey = new InputHash().text('image', cacheKey)
   for (const f of dataInputs) dataKey.file(f)
 
   const kernelCache = cacheDir('kernel')
   await lockCache(kernelCache)
+  // Timed from here: waiting for another build's lock is not this build's time.
+  const t0 = Date.now()
   const cached = join(kernelCache, 'out', cacheKey)
   const cachedData = join(cached, `data-${dataKey.key()}`)
   if (!opts.force && IMAGE_OUTPUTS.every((f) => existsSync(join(cached, f)))) {
     if (!existsSync(join(cachedData, DATA_OUTPUT))) {
       log(`image unchanged (${cacheKey}), its data generator changed: regenerating the data only`)
-      const tree = prepareTree(kernelCache, treeId, patches, opts.config, debianPackage)
+      const tree = prepareTree(kernelCache, plan, debianPackage)
       // The data reads the generated syscall headers and the installed uapi, nothing the image step builds.
       await make(tree.src, tree.build, ['asm-generic', 'headers_install'], join(tree.build, 'make-data.log'), false)
       await generateData(tree, cachedData)
       pruneOutputs(cached, (name) => name.startsWith('data-'))
     }
-    publish(cached, cachedData)
-    generateTypes()
+    publish(cached, cachedData, plan.outDir)
+    generateTypes(plan)
     const facts = JSON.parse(readFileSync(join(cached, 'lkl.json'), 'utf8')) as Facts
-    log(`unchanged image (${cacheKey}): Linux ${facts.kernelVersion}, ${facts.wasmBytes} bytes -> build/lkl.wasm ` +
+    log(`unchanged image (${cacheKey}): Linux ${facts.kernelVersion}, ${facts.wasmBytes} bytes -> ${published} ` +
       `in ${((Date.now() - t0) / 1000).toFixed(1)} s`)
     return
   }
 
-  const tree = prepareTree(kernelCache, treeId, patches, opts.config, debianPackage)
+  const tree = prepareTree(kernelCache, plan, debianPackage)
   const { src, build, kernelVersion } = tree
 
   const tMake = Date.now()
@@ -581,6 +723,7 @@ async function main(): Promise<void> {
     kernelVersion,
     debianPackage: `${TARBALL_PACKAGE} ${debianPackage}`,
     config: defconfig,
+    fragments: plan.fragments,
     cacheKey,
     wasmBytes: finished.bytes.length,
     linkedBytes: linkedBytes.length,
@@ -592,18 +735,18 @@ async function main(): Promise<void> {
     linkSeconds,
     finishSeconds,
     totalSeconds: (Date.now() - t0) / 1000,
-    patches: patches.map((p) => ({
-      name: p.split('/').pop() ?? p,
+    patches: plan.patches.map((p) => ({
+      name: relative(patchDir, p),
       lines: readFileSync(p, 'utf8').split('\n').length - 1,
     })),
     toolchain,
     builtAt: new Date().toISOString(),
   }
   writeFileSync(join(cached, 'lkl.json'), `${JSON.stringify(facts, null, 2)}\n`)
-  publish(cached, cachedData)
-  generateTypes()
+  publish(cached, cachedData, plan.outDir)
+  generateTypes(plan)
   pruneOutputs(join(kernelCache, 'out'))
-  log(`Linux ${kernelVersion}: build/lkl.wasm ${facts.wasmBytes} bytes (linked ${linkedBytes.length}), ` +
+  log(`Linux ${kernelVersion}: ${published} ${facts.wasmBytes} bytes (linked ${linkedBytes.length}), ` +
     `${imports} host imports; make ${makeSeconds.toFixed(0)} s, link ${linkSeconds.toFixed(1)} s, ` +
     `finish ${finishSeconds.toFixed(0)} s, total ${facts.totalSeconds.toFixed(0)} s`)
 }
