@@ -7,7 +7,8 @@
 #                                           tool the kernel's make runs
 #   scripts/install-toolchain.sh --test-tools
 #                                           only the disk tests' oracles: e2fsprogs,
-#                                           dosfstools, mtools, fdisk (sfdisk) and git
+#                                           dosfstools, mtools, fdisk (sfdisk), git, passt,
+#                                           btrfs-progs and xfsprogs
 # It checks what the builds actually run (each command with `command -v`, each
 # header or file by its path), not which packages are registered, so a tool that
 # no package list named cannot go missing unnoticed. What is missing goes into one
@@ -58,6 +59,10 @@ check_all() {
 		command_from fdisk sfdisk     # MBR and GPT partition tables
 		command_from git git          # the host's git checks repositories written through k.fs
 		command_from passt passt      # passtNic: the kernel's way out to the host's network
+		command_from btrfs-progs mkfs.btrfs   # the btrfs and xfs fragments' images (fragments.test.ts)
+		command_from btrfs-progs btrfs        # btrfs check --readonly, btrfs restore
+		command_from xfsprogs mkfs.xfs
+		command_from xfsprogs xfs_repair      # xfs_repair -n
 		return 0
 	fi
 

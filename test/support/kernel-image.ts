@@ -2,10 +2,12 @@
 /**
  * kernel-image.ts - global setup of the kernel project (vitest.config.ts): make sure
  * the disk tests' oracles are installed (scripts/install-toolchain.sh --test-tools:
- * e2fsprogs, dosfstools, mtools, sfdisk, git) and build/lkl.wasm is current before
- * any test boots it. The kernel build is cached by a hash of its inputs, so this
- * takes seconds when nothing changed; on a fresh machine it is the full build, with
- * its progress on the console.
+ * e2fsprogs, dosfstools, mtools, sfdisk, git, btrfs-progs, xfsprogs) and that
+ * build/lkl.wasm and the btrfs+xfs image (build/with-btrfs-xfs/, for
+ * test/kernel/fragments.test.ts) are current before any test boots them. The kernel
+ * builds are cached by a hash of their inputs, so this takes seconds when nothing
+ * changed; on a fresh machine it is two full builds, with their progress on the
+ * console.
  *
  * The install follows the script's rules: as root it installs what is missing, with
  * sudo if sudo is usable, and otherwise it names the packages and the setup fails.
@@ -27,6 +29,8 @@ export default function setup(): void {
     console.log('kernel-image: UKLKL_KERNEL_BUILD=0: no kernel build, build/ is used as it is')
     return
   }
-  const result = spawnSync('npm', ['run', '--silent', 'build:kernel'], { cwd: root, stdio: 'inherit' })
-  if (result.status !== 0) throw new Error(`npm run build:kernel failed (exit ${result.status ?? result.signal})`)
+  for (const args of [[], ['--', '--with', 'btrfs,xfs']]) {
+    const result = spawnSync('npm', ['run', '--silent', 'build:kernel', ...args], { cwd: root, stdio: 'inherit' })
+    if (result.status !== 0) throw new Error(`npm run build:kernel ${args.join(' ')} failed (exit ${result.status ?? result.signal})`)
+  }
 }
