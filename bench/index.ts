@@ -4,6 +4,7 @@
  * command line (e.g. `npm run bench -- runtime`).
  */
 import { diskBench, uklklFigures } from './disk.js'
+import { fragmentsBench } from './fragments.js'
 import { kernelBench } from './kernel.js'
 import { netBench } from './net.js'
 import { packageBench } from './package.js'
@@ -17,6 +18,7 @@ const suites: Record<string, () => Promise<void>> = {
   soak: soakBench,
   disk: () => diskBench(uklklFigures),
   net: netBench,
+  fragments: fragmentsBench,
 }
 
 const wanted = process.argv.slice(2)
