@@ -70,7 +70,8 @@ export interface KernelOptions {
   /**
    * Makes the kernel's random source a deterministic stream of this seed, for
    * reproducible runs: kernels started with the same seed return the same bytes
-   * from the same sequence of getrandom calls. Without it the kernel is seeded
+   * from the same sequence of getrandom calls and reads of /dev/random and
+   * /dev/urandom. Without it the kernel is seeded
    * from the host's cryptographic RNG. Not for secrets.
    */
   seed?: number | bigint | Uint8Array
