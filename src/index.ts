@@ -18,7 +18,7 @@ export type { NetBackend, NetPort, NetStats } from './devices/net/virtio-net.js'
 export type { Frame, Offload } from './devices/net/frame.js'
 export {
   type ConnectOptions, type InterfaceAddress, type InterfaceRef, KernelNet, KernelNic, KernelServer, KernelSocket, type ListenOptions,
-  type NetInterface, type RouteOptions, type SocketAddress,
+  type NetInterface, type RouteOptions, type SocketAddress, DhcpError, type DhcpLease, type DhcpOptions,
 } from './net/index.js'
 export { type DiskMountOptions, KernelDisk } from './disk.js'
 export { type OpenImageOptions, type OpenedImage, openImage } from './image.js'

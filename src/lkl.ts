@@ -29,13 +29,16 @@
  * id; lkl_netdev_get_ifindex(id) its interface, which lkl_if_up,
  * lkl_if_set_ipv4(ifindex, '10.0.0.2', 24) and lkl_set_ipv4_gateway('10.0.0.1')
  * configure over rtnetlink (k.net). Addresses are dotted text here, where LKL
- * takes a network-order integer.
+ * takes a network-order integer. lkl_netdev_remove(id) before lkl_start_kernel
+ * forgets the NIC (the other ids stay as they were, as LKL's do).
  *
  * Limits: on the default export, lkl_sys_* and LKL_* exist only between
  * lkl_start_kernel and lkl_sys_halt (before, they throw KernelStoppedError);
- * disks and NICs are added before the kernel starts, disks removed after it
- * halts (LKL can hot-add; this port plugs devices in at boot only); no
- * lkl_netdev_remove, no IPv6 helpers.
+ * disks and NICs are added before the kernel starts, and removed before it
+ * starts or after it halts (LKL can hot-add, and its lkl_netdev_remove takes a
+ * running kernel's interface down and tears the device out; this port plugs
+ * devices in at boot only, so removing one from a running kernel is -EBUSY);
+ * no IPv6 helpers.
  */
 import type { BlockBackend } from './devices/block/backends.js'
 import type { NetBackend } from './devices/net/virtio-net.js'
@@ -344,6 +347,12 @@ export type LklDefault = Omit<Lkl, 'kernel'> & {
    * boot: lkl_sys_halt forgets it.
    */
   lkl_netdev_add(backend: NetBackend): number
+  /**
+   * Forget NIC netdevId before lkl_start_kernel (LKL's lkl_netdev_remove, which
+   * returns nothing): 0; -EBUSY while a kernel runs (no hot-unplug here), -EINVAL
+   * for no such NIC. The other netdev ids keep naming their NICs.
+   */
+  lkl_netdev_remove(netdevId: number): number
 }
 
 /**
@@ -367,8 +376,10 @@ export const lkl_host_ops: Readonly<Required<HostOpReplacements>> = Object.freez
 let current: Lkl | null = null
 /** lkl_disk_add's disks, by id; a removed one leaves a hole so that ids stay put. */
 const disks: (BlockBackend | null)[] = []
-/** lkl_netdev_add's NICs, by netdev id. */
-const netdevs: NetBackend[] = []
+/** lkl_netdev_add's NICs, by netdev id; a removed one leaves a hole so that ids stay put. */
+const netdevs: (NetBackend | null)[] = []
+/** The netdevs the running kernel booted with (holes included): netdev id → place in its nics. */
+let booted: readonly (NetBackend | null)[] = []
 
 const base = {
   get kernel(): Kernel | null {
@@ -379,10 +390,12 @@ const base = {
     if (current !== null) return -current.kernel.constants.EBUSY
     if (disks.includes(null)) throw new UklklError('lkl_start_kernel: a disk id was removed; disk ids must run from 0 without holes')
     const added = disks.filter((d) => d !== null)
+    const nics = netdevs.filter((n) => n !== null)
     current = lklFor(await startKernel({
       ...options, cmdline, ...(ops === null ? {} : { hostOps: ops }), disks: [...added, ...(options.disks ?? [])],
-      nics: [...netdevs, ...(options.nics ?? [])],
+      nics: [...nics, ...(options.nics ?? [])],
     }))
+    booted = netdevs.slice()
     return 0
   },
   lkl_disk_add(disk: BlockBackend): number {
@@ -400,12 +413,27 @@ const base = {
     if (current !== null) return -EBUSY
     return netdevs.push(backend) - 1
   },
+  lkl_netdev_remove(netdevId: number): number {
+    if (current !== null) return -EBUSY
+    if (netdevs[netdevId] === undefined || netdevs[netdevId] === null) return -EINVAL
+    netdevs[netdevId] = null
+    while (netdevs.at(-1) === null) netdevs.pop()
+    return 0
+  },
+  lkl_netdev_get_ifindex(netdevId: number): Promise<number> {
+    if (current === null) return Promise.reject(new KernelStoppedError('lkl_netdev_get_ifindex: no kernel is running: call lkl_start_kernel first'))
+    // A removed NIC was never plugged in; the ones after it sit one place earlier in the kernel's nics.
+    if (booted[netdevId] === null) return Promise.resolve(-current.kernel.constants.ENODEV)
+    const holes = booted.slice(0, netdevId).filter((n) => n === null).length
+    return current.lkl_netdev_get_ifindex(netdevId - holes)
+  },
   async lkl_sys_halt(): Promise<number> {
     if (current === null) throw new KernelStoppedError('no kernel is running: call lkl_start_kernel first')
     const kernel = current
     current = null
     // A NIC serves one boot (its backend cannot be opened twice): the next kernel adds its own.
     netdevs.length = 0
+    booted = []
     return kernel.lkl_sys_halt()
   },
 }

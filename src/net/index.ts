@@ -5,14 +5,17 @@
  * counters), configuration over rtnetlink as ip(8) does it - up/down,
  * addAddress('10.0.0.1/24'), addRoute('default', { via }), interfaces() - and
  * TCP as Node streams: connect() gives a Duplex, createServer() listens in the
- * kernel.
+ * kernel. dhcp(dev) asks the link for a lease (dhcp.ts: behind passtNic, what
+ * passt hands out) and applies it: the interface up, the address, a default
+ * route via the router.
  *
  * An interface is named by its kernel name ('eth0', 'lo'), its ifindex, or one
  * of k.net.nics (found by its MAC: the kernel names NICs in the order it probes
  * them, which need not be the order they were given in).
  *
- * Limits: no DHCP client (addresses are set by hand); addresses and routes are
- * added, not replaced or removed; no resolver (hosts are IP literals).
+ * Limits: addresses and routes are added, not replaced or removed; a DHCP lease
+ * is applied once and not renewed (dhcp.ts); no resolver (hosts are IP
+ * literals: a lease's dns servers are reported, not used).
  */
 import { LinuxError } from '../errors.js'
 import { formatMac } from '../devices/net/backends.js'
@@ -23,12 +26,14 @@ import {
   IFA_ADDRESS, IFA_LOCAL, IFLA_ADDRESS, IFLA_CARRIER, IFLA_IFNAME, IFLA_MTU, RTA_DST, RTA_GATEWAY, RTA_OIF, RTN_UNICAST,
   RTPROT_BOOT, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RouteSocket, attribute, attributes, cString, u32,
 } from './netlink.js'
+import { type DhcpLease, type DhcpOptions, requestLease } from './dhcp.js'
 import { RawIo, type RawKernel } from './raw-io.js'
 import { type ConnectOptions, KernelServer, KernelSocket, type SocketKernel } from './socket.js'
 
 export { KernelServer, KernelSocket, type ConnectOptions }
 export type { ListenOptions } from './socket.js'
 export type { SocketAddress } from './address.js'
+export { DhcpError, type DhcpLease, type DhcpOptions } from './dhcp.js'
 
 /** What k.net needs of its kernel. */
 export interface NetKernel extends RawKernel {
@@ -196,6 +201,26 @@ export class KernelNet {
     await this.#route((route) => route.request(RTM_NEWROUTE, 'RTM_NEWROUTE', NLM_F_CREATE | NLM_F_EXCL, header, attrs))
   }
 
+  /**
+   * Ask the interface's link for a DHCP lease and apply it (dhclient's job):
+   * bring the interface up, add the leased address, and a default route via
+   * the router. An address or default route that exists already is left as it
+   * is (EEXIST is not an error: asking twice gives the same lease). Resolves
+   * with the lease; no lease within timeoutMs (10 s) rejects with a DhcpError,
+   * code ETIMEDOUT, naming the interface.
+   */
+  async dhcp(dev: InterfaceRef, options: DhcpOptions = {}): Promise<DhcpLease> {
+    const index = await this.index(dev)
+    const found = (await this.interfaces()).find((i) => i.index === index)
+    if (found === undefined) throw this.#noDevice(`no interface ${index}`)
+    await this.up(index)
+    const mac = Uint8Array.from(found.mac.split(':'), (part) => Number.parseInt(part, 16))
+    const lease = await requestLease(this.#k, { index, name: found.name, mac }, options)
+    await this.addAddress(index, lease.address).catch(exists)
+    if (lease.router !== undefined) await this.addRoute('default', { via: lease.router, dev: index }).catch(exists)
+    return lease
+  }
+
   /** A TCP connection from the kernel, as a Duplex; 'connect' when it is made, 'error' if it is not. */
   connect(options: ConnectOptions): KernelSocket {
     return new KernelSocket(this.#k, { connect: options })
@@ -231,4 +256,9 @@ export class KernelNet {
   #noDevice(what: string): LinuxError {
     return new LinuxError(this.#k.constants.ENODEV, 'ENODEV', what)
   }
+}
+
+/** Let EEXIST pass (what was to be added is there already); rethrow anything else. */
+function exists(error: unknown): void {
+  if (!(error instanceof LinuxError && error.code === 'EEXIST')) throw error
 }

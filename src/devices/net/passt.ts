@@ -3,8 +3,9 @@
  * passt.ts - passtNic(): a NIC whose far end is Debian's passt, started here
  * for one kernel, which gives it the outside world without root or native
  * code: outgoing TCP/UDP/ICMP leave through the host's own sockets (NAT), the
- * gateway address reaches the host's loopback, and TCP ports of the host's
- * loopback are forwarded into the kernel.
+ * gateway address reaches the host's loopback, TCP and UDP ports of the host's
+ * loopback are forwarded into the kernel, and passt's DHCP server hands out
+ * the kernel's address.
  *
  * open() makes a private directory, starts `passt -f -1 -s DIR/passt.sock`
  * (foreground, one client, its frames over a unix socket in QEMU's stream
@@ -15,16 +16,25 @@
  * the directory. With -1 passt also exits by itself when its client goes
  * away, so it cannot outlive this process for long.
  *
- * The guest's address is fixed, not left to DHCP: passt is told which address,
+ * The kernel's address: by default a fixed one - passt is told which address,
  * prefix and gateway to hand out (-a, -n, -g) and the same facts are on
- * `guest`, for k.net.addAddress/addRoute (DHCP would answer the same).
+ * `guest`; k.net.dhcp(nic) gets them from passt's DHCP server, or
+ * k.net.addAddress/addRoute set them by hand. With address: 'host' passt is
+ * told nothing and hands out what it derives from the host - the address and
+ * prefix of the host's interface with the default route, and that route's
+ * gateway (passt(1)) - so `guest` is null and k.net.dhcp(nic) is how the
+ * kernel learns them. Either way passt's lease never ends, and its DNS server
+ * is the host's first IPv4 nameserver (a loopback one becomes the gateway).
  *
- * Limits: IPv4 configuration only (passt's IPv6 follows the host's); TCP
- * forwards bind the host's 127.0.0.1 only; no UDP forwards; a missing passt
- * binary is an ENOENT error naming the package. Debian 12's passt
- * (0.0~git20230309) does not pass the host's FIN on to the kernel once the
- * kernel has half-closed a connection it opened: such a peer must answer before
- * the kernel ends its side, or the kernel's reader waits for ever.
+ * Limits: IPv4 configuration only (passt's IPv6 follows the host's); forwards
+ * bind the host's 127.0.0.1 only; address: 'host' needs an IPv4 default route
+ * on the host (passt refuses to start without one); a missing passt binary is
+ * an ENOENT error naming the package. Debian 12's passt (0.0~git20230309) does
+ * not pass the host's FIN on to the kernel once the kernel has half-closed a
+ * connection it opened: such a peer must answer before the kernel ends its
+ * side, or the kernel's reader waits for ever. passt also forwards the UDP
+ * port of each TCP forward's host port (untranslated) unless told otherwise
+ * (passt(1), -u).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -35,15 +45,23 @@ import { type MacAddress, nextMac, parseMac, streamSocket } from './backends.js'
 import type { Frame } from './frame.js'
 import type { NetBackend, NetPort } from './virtio-net.js'
 
-/** A TCP forward: the same port on both sides, or [port on the host's 127.0.0.1, port in the kernel]. */
+/** A forward: the same port on both sides, or [port on the host's 127.0.0.1, port in the kernel]. */
 export type PortForward = number | readonly [hostPort: number, guestPort: number]
 
 export interface PasstOptions {
-  /** Ports of the host's loopback whose connections passt forwards into the kernel. */
-  forward?: { tcp?: readonly PortForward[] }
-  /** The kernel's IPv4 address with its prefix; 10.0.2.15/24 by default. */
+  /**
+   * Ports of the host's loopback that passt forwards into the kernel: TCP
+   * connections (tcp, passt's -t) and UDP datagrams (udp, passt's -u; the
+   * kernel's answers go back to the sender).
+   */
+  forward?: { tcp?: readonly PortForward[], udp?: readonly PortForward[] }
+  /**
+   * The kernel's IPv4 address with its prefix, 10.0.2.15/24 by default; or
+   * 'host': whatever passt derives from the host's default route, learnt
+   * with k.net.dhcp() (guest is null then).
+   */
   address?: string
-  /** The gateway passt answers as (and maps to the host's loopback); 10.0.2.2 by default. */
+  /** The gateway passt answers as (and maps to the host's loopback); 10.0.2.2 by default; not with address: 'host'. */
   gateway?: string
   /** The NIC's MAC; a made-up one, unique in this process, by default. */
   mac?: MacAddress
@@ -51,7 +69,7 @@ export interface PasstOptions {
   command?: string
 }
 
-/** What passt hands out: configure the kernel with these (k.net.addAddress(nic, guest.address) …). */
+/** What passt hands out, and k.net.dhcp() gets: or configure the kernel with these (k.net.addAddress(nic, guest.address) …). */
 export interface PasstGuest {
   /** 'a.b.c.d/len', as k.net.addAddress takes it. */
   readonly address: string
@@ -72,15 +90,23 @@ function checkIpv4(text: string, what: string): string {
   return text
 }
 
-function checkPort(port: number): number {
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`not a TCP port: ${port}`)
+function checkPort(port: number, protocol: string): number {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`not a ${protocol} port: ${port}`)
   return port
+}
+
+/** passt's -t/-u arguments for forwards of one protocol, each bound to the host's 127.0.0.1. */
+function forwardArgs(flag: string, protocol: string, forwards: readonly PortForward[]): string[] {
+  return forwards.flatMap((f) => {
+    const [host, guestPort] = typeof f === 'number' ? [f, f] : f
+    return [flag, `127.0.0.1/${checkPort(host, protocol)}:${checkPort(guestPort, protocol)}`]
+  })
 }
 
 class PasstNic implements NetBackend {
   readonly offloads = false
   readonly mac: Uint8Array
-  readonly guest: PasstGuest
+  readonly guest: PasstGuest | null
   readonly #args: readonly string[]
   readonly #command: string
   /** The socket to passt, made once open() knows where passt listens. */
@@ -93,17 +119,20 @@ class PasstNic implements NetBackend {
   #stderr = ''
 
   constructor(options: PasstOptions) {
-    const [ip = '', prefixText = ''] = (options.address ?? '10.0.2.15/24').split('/')
-    checkIpv4(ip, 'address')
-    const prefix = Number(prefixText)
-    if (!/^\d+$/.test(prefixText) || prefix < 1 || prefix > 30) throw new RangeError(`the address needs a prefix length of 1 to 30: ${JSON.stringify(options.address)}`)
-    const gateway = checkIpv4(options.gateway ?? '10.0.2.2', 'gateway')
-    this.guest = { address: `${ip}/${prefix}`, gateway }
-    const forwards = (options.forward?.tcp ?? []).map((f) => {
-      const [host, guestPort] = typeof f === 'number' ? [f, f] : f
-      return ['-t', `127.0.0.1/${checkPort(host)}:${checkPort(guestPort)}`]
-    })
-    this.#args = ['-a', ip, '-n', String(prefix), '-g', gateway, ...forwards.flat()]
+    const forwards = [...forwardArgs('-t', 'TCP', options.forward?.tcp ?? []), ...forwardArgs('-u', 'UDP', options.forward?.udp ?? [])]
+    if (options.address === 'host') {
+      if (options.gateway !== undefined) throw new TypeError("address: 'host' takes the host's gateway too: give no gateway")
+      this.guest = null
+      this.#args = forwards
+    } else {
+      const [ip = '', prefixText = ''] = (options.address ?? '10.0.2.15/24').split('/')
+      checkIpv4(ip, 'address')
+      const prefix = Number(prefixText)
+      if (!/^\d+$/.test(prefixText) || prefix < 1 || prefix > 30) throw new RangeError(`the address needs a prefix length of 1 to 30: ${JSON.stringify(options.address)}`)
+      const gateway = checkIpv4(options.gateway ?? '10.0.2.2', 'gateway')
+      this.guest = { address: `${ip}/${prefix}`, gateway }
+      this.#args = ['-a', ip, '-n', String(prefix), '-g', gateway, ...forwards]
+    }
     this.#command = options.command ?? 'passt'
     this.mac = options.mac === undefined ? nextMac() : parseMac(options.mac)
   }
@@ -204,13 +233,14 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
-export type PasstBackend = NetBackend & { readonly guest: PasstGuest, readonly pid: number | undefined }
+export type PasstBackend = NetBackend & { readonly guest: PasstGuest | null, readonly pid: number | undefined }
 
 /**
  * A NIC behind passt, started for this kernel when it boots and stopped when it
- * halts: configure the kernel with `guest` (address and default route via the
- * gateway); the gateway is the host's loopback; options.forward.tcp forwards
- * ports of the host's 127.0.0.1 into the kernel.
+ * halts: k.net.dhcp(nic) configures the kernel with what passt hands out
+ * (`guest`, or with address: 'host' what passt derived from the host); the
+ * gateway is the host's loopback; options.forward.tcp and .udp forward ports
+ * of the host's 127.0.0.1 into the kernel.
  */
 export function passtNic(options: PasstOptions = {}): PasstBackend {
   return new PasstNic(options)
