@@ -10,6 +10,7 @@ import { netBench } from './net.js'
 import { packageBench } from './package.js'
 import { runtimeBench } from './runtime.js'
 import { soakBench } from './soak.js'
+import { wasiBench } from './wasi.js'
 
 const suites: Record<string, () => Promise<void>> = {
   runtime: runtimeBench,
@@ -19,6 +20,7 @@ const suites: Record<string, () => Promise<void>> = {
   disk: () => diskBench(uklklFigures),
   net: netBench,
   fragments: fragmentsBench,
+  wasi: wasiBench,
 }
 
 const wanted = process.argv.slice(2)

@@ -6,9 +6,9 @@
 #   scripts/install-toolchain.sh --kernel   the same, plus linux-source-6.12 and every
 #                                           tool the kernel's make runs
 #   scripts/install-toolchain.sh --test-tools
-#                                           only the disk tests' oracles: e2fsprogs,
+#                                           only the tests' tools: e2fsprogs,
 #                                           dosfstools, mtools, fdisk (sfdisk), git, passt,
-#                                           btrfs-progs and xfsprogs
+#                                           btrfs-progs, xfsprogs and wasi-libc
 # It checks what the builds actually run (each command with `command -v`, each
 # header or file by its path), not which packages are registered, so a tool that
 # no package list named cannot go missing unnoticed. What is missing goes into one
@@ -63,6 +63,7 @@ check_all() {
 		command_from btrfs-progs btrfs        # btrfs check --readonly, btrfs restore
 		command_from xfsprogs mkfs.xfs
 		command_from xfsprogs xfs_repair      # xfs_repair -n
+		file_from wasi-libc /usr/lib/wasm32-wasi/libc.a   # the WASI tests' C programs (wasi.test.ts, clang --sysroot=/usr)
 		return 0
 	fi
 

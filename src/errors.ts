@@ -143,3 +143,26 @@ export class SoftLockupError extends UklklError {
       tasks.map((t) => `${t.pid} ${t.state} ${t.comm}`).join(', ')}`)
   }
 }
+
+/**
+ * A module that cannot run as a WASI program: not WebAssembly, not a WASI
+ * command (no _start or no memory exported), or importing something WASI
+ * preview 1 does not have (imports lists those). Nothing ran.
+ */
+export class WasiModuleError extends UklklError {
+  override name = 'WasiModuleError'
+  constructor(readonly program: string, detail: string, readonly imports: readonly string[] = [], options?: ErrorOptions) {
+    super(`${program}: ${detail}`, options)
+  }
+}
+
+/**
+ * A WASI program trapped (unreachable, an out-of-bounds access, a stack
+ * overflow): it ended there, its process was retired, and the kernel goes on.
+ */
+export class WasiTrapError extends UklklError {
+  override name = 'WasiTrapError'
+  constructor(readonly program: string, readonly trap: string) {
+    super(`${program} trapped: ${trap}`)
+  }
+}

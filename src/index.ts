@@ -36,5 +36,6 @@ export type { HostOpReplacements } from './host-ops/runtime.js'
 export {
   AsyncifyOverflowError, DeadlockError, FiberTrapError, HostOpMisuseError, ImageLockedError, KernelStoppedError, LinuxError,
   PanicError, RuntimeFailedError, SchedulerInvariantError, SoftLockupError, StackOverflowError, UklklError, VirtioError,
-  type KernelTask,
+  WasiModuleError, WasiTrapError, type KernelTask,
 } from './errors.js'
+export type { RunWasiOptions, WasiInput, WasiOutput, WasiProgram } from './wasi/run.js'

@@ -39,6 +39,7 @@ import type { KernelData, StructLayout, SyscallInfo } from './kernel-data.js'
 import { KernelNet, KernelNic } from './net/index.js'
 import { encodeStruct, fieldReader } from './structs.js'
 import { type SyscallTarget, bindSyscall, bindSyscalls } from './syscalls.js'
+import { type RunWasiOptions, type WasiProgram, runWasi } from './wasi/run.js'
 
 /** Scheduler settings a kernel may tune (src/sched's SchedulerOptions). */
 export interface SchedulerTuning {
@@ -360,6 +361,16 @@ export class Kernel implements AsyncDisposable {
     const index = this.#mounts.lastIndexOf(target)
     if (index >= 0) this.#mounts.splice(index, 1)
     await Promise.all(this.disks.map((d) => d.backend.flush()))
+  }
+
+  /**
+   * Run a wasm32-wasi (preview 1) program as a process of this kernel: its
+   * files are the kernel's (options.preopens), stdio are kernel pipes pumped to
+   * the options' streams. Resolves with its exit code (src/wasi/run.ts).
+   */
+  runWasi(program: WasiProgram, options: RunWasiOptions = {}): Promise<number> {
+    this.#checkRunning()
+    return runWasi(this, program, options)
   }
 
   /**

@@ -9,6 +9,8 @@
  *   uklkl ls [-l] [-a] IMG[:/PATH]...   list paths inside an image
  *   uklkl cat IMG:/FILE...              a file's bytes to stdout
  *   uklkl tar IMG[:/PATH] > out.tar     a tar stream of a tree inside an image
+ *   uklkl run [--disk IMG[:/MNT]] [--dir PATH] PROG.wasm [-- ARGS]
+ *                                       run a WASI program as a kernel process; exit with its code (run.ts)
  *
  * The image tools take --fstype T, --partition N and --read-only, and exit as
  * coreutils do: 0, 1 when something failed, 2 for bad usage (image-tools.ts).
@@ -17,8 +19,9 @@
  */
 import { bootTest } from './boot.js'
 import { IMAGE_TOOLS, type ImageToolName, TOOL_USAGE, imageTool } from './image-tools.js'
+import { RUN_USAGE, runCommand } from './run.js'
 
-const USAGE = ['uklkl boot', ...IMAGE_TOOLS.map((name) => TOOL_USAGE[name])]
+const USAGE = ['uklkl boot', ...IMAGE_TOOLS.map((name) => TOOL_USAGE[name]), RUN_USAGE]
   .map((line, i) => `${i === 0 ? 'usage:' : '      '} ${line}`).join('\n')
 
 function isImageTool(name: string | undefined): name is ImageToolName {
@@ -28,6 +31,7 @@ function isImageTool(name: string | undefined): name is ImageToolName {
 async function main(args: readonly string[]): Promise<number> {
   const [command, ...rest] = args
   if (command === 'boot') return (await bootTest()) ? 0 : 1
+  if (command === 'run') return runCommand(rest, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
   if (isImageTool(command)) {
     const interrupt = new AbortController()
     const onSigint = (): void => {
