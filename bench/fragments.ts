@@ -6,8 +6,8 @@
  *
  * It builds the images the table needs with `npm run build:kernel [-- --with ...]`:
  * cached by input hash, so an image built before (the tests build default and
- * btrfs+xfs) costs seconds, and one never built costs a full kernel build (~15-25
- * min on 2 cores) - on a fresh machine this suite takes about an hour.
+ * btrfs+xfs) costs seconds, and one never built compiles its fragments' objects
+ * on top of the default build's and runs the finishing step (~10 min on 2 cores).
  *
  * Limits: boot time is for an image whose module is compiled already (as in
  * kernel.ts); compiling a larger module takes longer too, and is not counted.

@@ -7,10 +7,13 @@
  *
  * --with merges config fragments (arch/wasm/configs/fragments/NAME.config, e.g.
  * btrfs, xfs) onto the defconfig and builds a second image into a folder of its
- * own, build/with-NAME-NAME/ (names sorted), leaving build/lkl.wasm alone; a
- * fragment may bring patches of its own (wasm/patches/fragments/NAME/*.patch),
- * applied to a source tree of their own so that the default tree and its cache
- * key never see them.
+ * own, build/with-NAME-NAME/ (names sorted), leaving build/lkl.wasm alone. Its
+ * build folder starts as a copy of the default one, so make compiles only what
+ * the fragments change. A fragment may bring patches of its own
+ * (wasm/patches/fragments/NAME/*.patch); they may touch only the fragment's own
+ * folders (a path component named NAME, e.g. fs/xfs/), files the default config
+ * never compiles, so they go into the one source tree when a build names the
+ * fragment and the default image and its cache key never see them.
  *
  * Steps: install the toolchain (scripts/install-toolchain.sh --kernel);
  * extract Debian's linux-source-6.12 tarball into a source tree under
@@ -33,16 +36,16 @@
  * unchanged rerun copies the cached result in seconds, and a change to the
  * data's generator alone re-runs the probe, not the finishing step.
  *
- * Limits: needs Debian's packages (apt) and about 3 GB in the cache (a fragment
- * with patches, like xfs, adds a source tree: 1.7 GB more); the finishing step
- * takes minutes and ~2 GB of memory for the default config.
+ * Limits: needs Debian's packages (apt) and about 2 GB in the cache (each
+ * fragment combination adds a build folder, ~100 MB); the finishing step takes
+ * minutes and ~2 GB of memory for the default config.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import {
   copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync,
   renameSync, rmSync, statSync, writeFileSync,
 } from 'node:fs'
-import { dirname, join, relative, resolve } from 'node:path'
+import { basename, dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { finishModule } from '../scripts/build-wasm.js'
 import { InputHash, cacheDir } from '../scripts/cache.js'
@@ -205,17 +208,6 @@ function syncFile(src: string, dst: string): boolean {
   return true
 }
 
-/**
- * The family of a source tree's name: "" for the default patch set ("<id>"),
- * "xfs" for the default set plus xfs's patches ("xfs-<id>"). A family has one
- * current tree; another tree of the same family is an older tarball or patch set.
- */
-function treeFamily(name: string): string {
-  const base = name.replace(/\.tmp$/, '')
-  const dash = base.lastIndexOf('-')
-  return dash < 0 ? '' : base.slice(0, dash)
-}
-
 /** Extract the tarball and apply the patches, unless that tree exists already. */
 function prepareSource(kernelCache: string, treeId: string, patches: string[]): string {
   const srcRoot = join(kernelCache, 'src')
@@ -223,11 +215,10 @@ function prepareSource(kernelCache: string, treeId: string, patches: string[]): 
   const ready = join(tree, '.uklkl-ready')
   if (existsSync(ready)) return join(tree, 'linux')
 
-  // Older trees of this family only take disk space, and so do their build folders
-  // ("<tree>-<config>..."). Other families' trees belong to other images.
+  // Older trees (another tarball or patch set) only take disk space, and so do their
+  // build folders ("<tree>-<config>...").
   if (existsSync(srcRoot)) {
     for (const old of readdirSync(srcRoot)) {
-      if (treeFamily(old) !== treeFamily(treeId)) continue
       log(`removing stale source tree ${old} and its build folders`)
       rmSync(join(srcRoot, old), { recursive: true, force: true })
       const builds = join(kernelCache, 'build')
@@ -252,6 +243,41 @@ function prepareSource(kernelCache: string, treeId: string, patches: string[]): 
   renameSync(tmp, tree)
   writeFileSync(ready, `${new Date().toISOString()}\n`)
   return join(tree, 'linux')
+}
+
+/**
+ * Apply a fragment's patch to the shared tree, once per version of the patch. It may
+ * touch only its fragment's folders, which the default config never compiles, so
+ * the default image does not depend on it. A changed patch replaces its older
+ * version: the files it touched come back from the copies kept before the first
+ * patching, then the new version goes on.
+ */
+function applyFragmentPatch(src: string, fragment: string, patch: string): void {
+  const text = readFileSync(patch, 'utf8')
+  const files = [...text.matchAll(/^\+\+\+ b\/(\S+)/gm)].map((m) => m[1] ?? '')
+  const foreign = files.filter((f) => !f.split('/').slice(0, -1).includes(fragment))
+  if (files.length === 0 || foreign.length > 0) {
+    fail(`${relative(repo, patch)} may touch only ${fragment}'s own folders (a path component "${fragment}"), not: ${foreign.join(', ') || '(no files)'}`)
+  }
+  const state = join(src, '..', 'fragment-patches')
+  const stamp = join(state, `${fragment}-${basename(patch)}.applied`)
+  const version = new InputHash().text('patch', text).key()
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8') === version) return
+  for (const f of files) {
+    // The tarball's version of f, or a marker that the tarball has no f (a patch made it).
+    const pristine = join(state, 'pristine', f)
+    const absent = `${pristine}.absent`
+    if (existsSync(pristine)) copyFileSync(pristine, join(src, f))
+    else if (existsSync(absent)) rmSync(join(src, f), { force: true })
+    else {
+      mkdirSync(dirname(pristine), { recursive: true })
+      if (existsSync(join(src, f))) copyFileSync(join(src, f), pristine)
+      else writeFileSync(absent, '')
+    }
+  }
+  log(`applying ${relative(repo, patch)}`)
+  run('patch', ['-p1', '-s', '--forward', '-i', patch], src)
+  writeFileSync(stamp, version)
 }
 
 /** Overlay arch/wasm and the host-ops boundary onto the tree; only changed files are written. */
@@ -518,31 +544,30 @@ function defconfigName(config: string): string {
 interface Plan {
   config: string
   fragments: string[]
-  /** Every patch applied to the source tree: wasm/patches/*, then the fragments' own. */
+  /** The patches the source tree is made with: wasm/patches/*. */
   patches: string[]
-  /** The source tree's folder name: "<id>", or "<fragments with patches>-<id>". */
+  /** The chosen fragments' own patches (wasm/patches/fragments/NAME/*), by fragment. */
+  fragmentPatches: { fragment: string, patch: string }[]
+  /** The source tree's folder name: a hash of the tarball and the patches. */
   treeId: string
   /** The build folder's name (O=): one per tree, config and fragment list. */
   buildName: string
+  /** The default image's build folder name of this tree and config: where a fragment build starts from. */
+  baseBuildName: string
   /** Where the image is published. */
   outDir: string
 }
 
 function makePlan(opts: Options, tarballId: string): Plan {
   const patches = patchesIn(patchDir)
-  const patched: string[] = []
-  for (const name of opts.fragments) {
-    const own = patchesIn(join(fragmentPatchDir, name))
-    if (own.length > 0) patched.push(name)
-    patches.push(...own)
-  }
-  // Keyed by exactly the patches applied: without fragment patches this is the default tree.
+  const fragmentPatches = opts.fragments.flatMap((fragment) =>
+    patchesIn(join(fragmentPatchDir, fragment)).map((patch) => ({ fragment, patch })))
   const treeHash = new InputHash().text('tarball', tarballId)
   for (const p of patches) treeHash.file(p)
-  const id = treeHash.key().slice(0, 16)
-  const treeId = patched.length > 0 ? `${patched.join('+')}-${id}` : id
-  const buildName = opts.fragments.length > 0 ? `${treeId}-${opts.config}-with-${opts.fragments.join('-')}` : `${treeId}-${opts.config}`
-  return { config: opts.config, fragments: opts.fragments, patches, treeId, buildName, outDir: outputDir(opts) }
+  const treeId = treeHash.key().slice(0, 16)
+  const baseBuildName = `${treeId}-${opts.config}`
+  const buildName = opts.fragments.length > 0 ? `${baseBuildName}-with-${opts.fragments.join('-')}` : baseBuildName
+  return { config: opts.config, fragments: opts.fragments, patches, fragmentPatches, treeId, buildName, baseBuildName, outDir: outputDir(opts) }
 }
 
 /** The fragment files of a build (arch/wasm/configs/fragments/NAME.config), in merge order. */
@@ -584,6 +609,7 @@ interface Tree {
 function prepareTree(kernelCache: string, plan: Plan, debianPackage: string): Tree {
   const defconfig = defconfigName(plan.config)
   const src = prepareSource(kernelCache, plan.treeId, plan.patches)
+  for (const { fragment, patch } of plan.fragmentPatches) applyFragmentPatch(src, fragment, patch)
   const changed = overlay(src)
   log(`overlay: ${changed} file(s) changed in arch/wasm`)
   const kernelVersion = capture('make', ['-s', '-C', src, 'kernelversion']).trim()
@@ -591,6 +617,18 @@ function prepareTree(kernelCache: string, plan: Plan, debianPackage: string): Tr
   log(`Linux ${kernelVersion} (Debian ${TARBALL_PACKAGE} ${debianPackage}), config ${defconfig}${withText}`)
 
   const build = join(kernelCache, 'build', plan.buildName)
+  const base = join(kernelCache, 'build', plan.baseBuildName)
+  if (!existsSync(build) && plan.fragments.length > 0 && existsSync(join(base, '.config'))) {
+    // Kbuild rebuilds an object when a CONFIG_ symbol it reads changes (fixdep) or its
+    // command line does: from the default build's objects, make compiles only what the
+    // fragments add or change (minutes, not a whole kernel). An object a killed build
+    // left half-written has no .cmd file, so make rebuilds it.
+    log(`starting from the default build's objects (${plan.baseBuildName})`)
+    rmSync(`${build}.tmp`, { recursive: true, force: true })
+    run('cp', ['-a', base, `${build}.tmp`])
+    rmSync(join(`${build}.tmp`, '.uklkl-defconfig'), { force: true })
+    renameSync(`${build}.tmp`, build)
+  }
   mkdirSync(build, { recursive: true })
   const configStamp = join(build, '.uklkl-defconfig')
   const configHash = new InputHash().file(join(overlayDir, 'configs', defconfig))
@@ -657,7 +695,7 @@ async function main(): Promise<void> {
   if (plan.fragments.length > 0) {
     key.text('fragments', plan.fragments.join(','))
     for (const f of fragmentFiles(plan)) key.file(f)
-    for (const p of plan.patches.filter((f) => f.startsWith(`${fragmentPatchDir}/`))) key.file(p)
+    for (const { patch } of plan.fragmentPatches) key.file(patch)
   }
   const cacheKey = key.key()
   const published = relative(repo, join(plan.outDir, 'lkl.wasm'))
@@ -735,7 +773,7 @@ async function main(): Promise<void> {
     linkSeconds,
     finishSeconds,
     totalSeconds: (Date.now() - t0) / 1000,
-    patches: plan.patches.map((p) => ({
+    patches: [...plan.patches, ...plan.fragmentPatches.map((f) => f.patch)].map((p) => ({
       name: relative(patchDir, p),
       lines: readFileSync(p, 'utf8').split('\n').length - 1,
     })),
