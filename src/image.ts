@@ -17,6 +17,8 @@ import { type Kernel, type KernelOptions, startKernel } from './kernel.js'
 export interface OpenImageOptions {
   /** Mount read-only and open the file read-only (no lock against other readers). */
   readOnly?: boolean
+  /** The image's reads and writes as synchronous calls on the JS thread (fileDisk's option). */
+  synchronous?: boolean
   /** The filesystem type; read from the superblock when not given. */
   fstype?: string
   /** Partition N (MBR or GPT) rather than the whole image. */
@@ -41,7 +43,7 @@ export interface OpenedImage extends AsyncDisposable {
 /** Open the filesystem in the image at path (ext4, vfat, ... ; see KernelOptions.disks). */
 export async function openImage(path: string, options: OpenImageOptions = {}): Promise<OpenedImage> {
   const readOnly = options.readOnly ?? false
-  const kernel = await startKernel({ ...options.kernel, disks: [fileDisk(path, { readOnly })] })
+  const kernel = await startKernel({ ...options.kernel, disks: [fileDisk(path, { readOnly, synchronous: options.synchronous ?? false })] })
   let mountPoint: string
   let fs: KernelFs
   try {

@@ -141,6 +141,8 @@ async function withImage<T>(
   try {
     opened = await openImage(image, {
       ...options,
+      // The command is all this process does: its disk's I/O may hold the JS thread.
+      synchronous: true,
       kernel: {
         ...io.kernel,
         onConsole: (text) => {

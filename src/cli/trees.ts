@@ -8,7 +8,8 @@
  *
  * Each side does things its own cheapest way: the host's calls are synchronous
  * (see HostTree); an image is read ahead, several files at once (see
- * ImageTree.readAhead); a file's owner, mode and times are set on its open
+ * ImageTree.readAhead), and a file read out of it leaves no pages cached
+ * behind it (see ImageTree.openRead); a file's owner, mode and times are set on its open
  * descriptor (one syscall each) rather than by path (three in an image: open
  * O_PATH, the call, close). Times go into an image to the nanosecond
  * (utimensat); onto the host only to the microsecond, which is all Node's
@@ -277,6 +278,9 @@ function kernelDev(rdev: bigint): number {
   return ((minor & 0xff) | (major << 8) | ((minor & ~0xff) << 12)) >>> 0
 }
 
+/** posix_fadvise's "the cached pages may go" (include/uapi/linux/fadvise.h). */
+const POSIX_FADV_DONTNEED = 4
+
 /** A filesystem in an image: k.fs rooted at its mount point, and the kernel for what k.fs lacks. */
 export class ImageTree implements Tree {
   readonly mustChown = true
@@ -322,7 +326,14 @@ export class ImageTree implements Tree {
       stat: async () => infoOf(await file.stat({ bigint: true })),
       read: async (into) => (await file.read(into, 0, into.length, null)).bytesRead,
       shortReadEnds: true,
-      close: () => file.close(),
+      close: async () => {
+        // A file is read once: its clean pages go back to the kernel's free lists, and the next
+        // file's read-ahead reuses them. Fresh kernel pages are memory the host has never
+        // touched, and its first touch (a page fault) costs about 35 µs a page here, a third of
+        // the time of a tree read out of an image; a reused page costs nothing. Advice only.
+        await this.#k.sys.fadvise64_64(file.fd, 0, 0, POSIX_FADV_DONTNEED).catch(() => 0)
+        await file.close()
+      },
     }
   }
 

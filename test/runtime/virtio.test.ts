@@ -710,6 +710,57 @@ describe('VirtioBlk over a memory disk', () => {
     expect(blk.stats).toMatchObject({ writes: 1, bytesWritten: 1536 })
   })
 
+  it('requests taken in one notification each get their own bytes (a synchronous backend shares one staging buffer)', async () => {
+    const bytes = pattern(DISK, 8)
+    const disk = memoryDisk(bytes)
+    expect(disk.synchronous).toBe(true)
+    const { guest, blk, driver, ring } = blkDevice(disk)
+    const expected = bytes.slice()
+    const read = (sector: bigint, into: number[]) => ({ sector, into, req: blkRequest(ring, BLK.IN, sector, { into }) })
+    const firstOut = pattern(1024, 9)
+    const secondOut = pattern(512, 10)
+    // Reads of different lengths among writes: a later request staged over an earlier one would show.
+    const reads = [read(40n, [2048]), read(7n, [512, 512])]
+    const outs = [blkRequest(ring, BLK.OUT, 200n, { out: [firstOut] })]
+    reads.push(read(90n, [1536]))
+    outs.push(blkRequest(ring, BLK.OUT, 300n, { out: [secondOut] }))
+    driver.notify()
+    await settle(guest)
+    for (const { sector, into, req } of reads) {
+      expect(guest.bytes[req.status]).toBe(BLK_S.OK)
+      let at = Number(sector) * SECTOR
+      for (const [i, length] of into.entries()) {
+        const address = req.data[i] ?? expect.fail('no data buffer')
+        expect(sameBytes(guest.bytes.subarray(address, address + length), expected.subarray(at, at + length)), `sector ${sector}, buffer ${i}`).toBe(true)
+        at += length
+      }
+    }
+    for (const req of outs) expect(guest.bytes[req.status]).toBe(BLK_S.OK)
+    expect(sameBytes(bytes.subarray(200 * SECTOR, 202 * SECTOR), firstOut)).toBe(true)
+    expect(sameBytes(bytes.subarray(300 * SECTOR, 301 * SECTOR), secondOut)).toBe(true)
+    expect(blk.stats).toMatchObject({ reads: 3, writes: 2, bytesRead: 2048 + 1024 + 1536, bytesWritten: 1536 })
+  })
+
+  it('a backend that is not synchronous gets bytes of its own for each write (an overlay reads its base before it copies them)', async () => {
+    const base = pattern(DISK, 11)
+    const overlay = overlayDisk(memoryDisk(base, { readOnly: true }))
+    expect(overlay.synchronous).not.toBe(true)
+    await overlay.open()
+    const { guest, driver, ring } = blkDevice(overlay)
+    const first = pattern(512, 12)
+    const second = pattern(512, 13)
+    // Each is part of a 4 KiB chunk, so the overlay awaits the base's bytes before it takes the written ones.
+    const outs = [blkRequest(ring, BLK.OUT, 1n, { out: [first] }), blkRequest(ring, BLK.OUT, 9n, { out: [second] })]
+    driver.notify()
+    await settle(guest)
+    for (const req of outs) expect(guest.bytes[req.status]).toBe(BLK_S.OK)
+    const back = new Uint8Array(16 * SECTOR)
+    await overlay.read(0, back)
+    expect(sameBytes(back.subarray(SECTOR, 2 * SECTOR), first)).toBe(true)
+    expect(sameBytes(back.subarray(9 * SECTOR, 10 * SECTOR), second)).toBe(true)
+    expect(sameBytes(back.subarray(0, SECTOR), base.subarray(0, SECTOR))).toBe(true)
+  })
+
   it('FLUSH flushes the backend: status OK, used length 1', async () => {
     const disk = new SpyDisk(new Uint8Array(DISK))
     const { guest, blk, driver, ring } = blkDevice(disk)

@@ -8,7 +8,11 @@
  * interrupt), so other syscalls run while a disk is busy, and the scheduler counts
  * the I/O as something the kernel waits for. Writes are copied out of guest memory
  * when they are taken, reads copied in when they complete. FLUSH waits for the
- * writes started before it, then flushes the backend.
+ * writes started before it, then flushes the backend. A synchronous backend
+ * (BlockBackend.synchronous) is done with the bytes of a request when its call
+ * returns, so all its requests are staged in one buffer the device reuses (a
+ * fresh one for each would be tens of MB of garbage per copied tree) and a read is
+ * copied into guest memory at once.
  *
  * A failing backend gives that request IOERR (the caller sees EIO) and the kernel
  * goes on; a malformed request (a header too short, no status byte) is the
@@ -68,6 +72,11 @@ export class VirtioBlk implements VirtioModel {
   readonly #config = new DataView(new ArrayBuffer(64))
   /** Writes in flight: a FLUSH waits for them. */
   readonly #writes = new Set<Promise<unknown>>()
+  /** The request header, parsed as soon as it is taken. */
+  readonly #headerBytes = new Uint8Array(HEADER)
+  readonly #header = new DataView(this.#headerBytes.buffer)
+  /** Staging of a synchronous backend's requests, grown to the largest one yet. */
+  #staging = new Uint8Array(0)
 
   constructor(host: DeviceHost, name: string, backend: BlockBackend) {
     this.#host = host
@@ -96,7 +105,9 @@ export class VirtioBlk implements VirtioModel {
   }
 
   #start(queue: SplitQueue, chain: Chain): void {
-    const header = new DataView(this.#gather(chain, chain.readable, HEADER).buffer)
+    const header = this.#header
+    const got = this.#gather(chain.readable, 0, this.#headerBytes)
+    if (got < HEADER) throw new VirtioError(this.#name, `request ${chain.head} has a header of ${got} bytes, not ${HEADER}`)
     const type = header.getUint32(0, true)
     const sector = header.getBigUint64(8, true)
     const status = this.#statusByte(chain)
@@ -106,7 +117,7 @@ export class VirtioBlk implements VirtioModel {
     try {
       switch (type) {
         case T_IN: work = this.#read(queue, sector, data); break
-        case T_OUT: work = this.#write(sector, this.#gatherAll(chain.readable, HEADER)); break
+        case T_OUT: work = this.#write(sector, chain.readable); break
         case T_FLUSH: work = this.#flush(); break
         case T_GET_ID: work = this.#getId(queue, data); break
         default: work = Promise.resolve(-S_UNSUPP)
@@ -130,30 +141,50 @@ export class VirtioBlk implements VirtioModel {
     queue.signal()
   }
 
-  async #read(queue: SplitQueue, sector: bigint, data: readonly Segment[]): Promise<number> {
+  #read(queue: SplitQueue, sector: bigint, data: readonly Segment[]): Promise<number> {
     const length = data.reduce((sum, s) => sum + s.length, 0)
     const offset = this.#range(sector, length)
-    if (offset < 0) return -S_IOERR
-    const bytes = new Uint8Array(length)
-    await this.#backend.read(offset, bytes)
-    this.stats.reads++
-    this.stats.bytesRead += length
-    // The device was reset meanwhile: those buffers are no longer the driver's request.
-    if (!queue.live) return length
+    if (offset < 0) return Promise.resolve(-S_IOERR)
+    const synchronous = this.#backend.synchronous === true
+    const bytes = synchronous ? this.#stage(length) : new Uint8Array(length)
+    const reading = this.#backend.read(offset, bytes)
+    // The staging is the next request's once this one returns. Should the read have
+    // failed, the buffers get stale bytes, which the driver ignores after IOERR.
+    if (synchronous) this.#scatter(data, bytes)
+    return reading.then(() => {
+      this.stats.reads++
+      this.stats.bytesRead += length
+      // The device was reset meanwhile: those buffers are no longer the driver's request.
+      if (!synchronous && queue.live) this.#scatter(data, bytes)
+      return length
+    })
+  }
+
+  /** bytes into the guest buffers data, in order. */
+  #scatter(data: readonly Segment[], bytes: Uint8Array): void {
     let at = 0
     for (const segment of data) {
       this.#host.writeGuest(segment.address, bytes.subarray(at, at + segment.length))
       at += segment.length
     }
-    return length
   }
 
-  #write(sector: bigint, bytes: Uint8Array): Promise<number> {
-    const offset = this.#range(sector, bytes.length)
+  /** length bytes of the staging buffer (grown if need be). */
+  #stage(length: number): Uint8Array {
+    if (this.#staging.length < length) this.#staging = new Uint8Array(Math.max(length, 2 * this.#staging.length))
+    return this.#staging.subarray(0, length)
+  }
+
+  /** A write of the readable buffers after the header. */
+  #write(sector: bigint, readable: readonly Segment[]): Promise<number> {
+    const length = Math.max(0, readable.reduce((sum, s) => sum + s.length, 0) - HEADER)
+    const offset = this.#range(sector, length)
     if (offset < 0 || this.#backend.readOnly) return Promise.resolve(-S_IOERR)
+    const bytes = this.#backend.synchronous === true ? this.#stage(length) : new Uint8Array(length)
+    this.#gather(readable, HEADER, bytes)
     const write = this.#backend.write(offset, bytes).then(() => {
       this.stats.writes++
-      this.stats.bytesWritten += bytes.length
+      this.stats.bytesWritten += length
       return 0
     })
     const settled = write.catch(() => undefined)
@@ -204,17 +235,9 @@ export class VirtioBlk implements VirtioModel {
     return data
   }
 
-  /** The first length bytes of segments. */
-  #gather(chain: Chain, segments: readonly Segment[], length: number): Uint8Array {
-    const bytes = this.#gatherAll(segments, 0, length)
-    if (bytes.length < length) throw new VirtioError(this.#name, `request ${chain.head} has a header of ${bytes.length} bytes, not ${length}`)
-    return bytes
-  }
-
-  /** The bytes of segments from skip on (at most limit). */
-  #gatherAll(segments: readonly Segment[], skip: number, limit = Infinity): Uint8Array {
-    const total = Math.min(limit, Math.max(0, segments.reduce((sum, s) => sum + s.length, 0) - skip))
-    const bytes = new Uint8Array(total)
+  /** The bytes of segments from skip on into bytes (as many as fit); how many were copied. */
+  #gather(segments: readonly Segment[], skip: number, bytes: Uint8Array): number {
+    const total = Math.min(bytes.length, Math.max(0, segments.reduce((sum, s) => sum + s.length, 0) - skip))
     let offset = 0
     let toSkip = skip
     for (const segment of segments) {
@@ -225,6 +248,6 @@ export class VirtioBlk implements VirtioModel {
       if (n > 0) this.#host.readGuest(segment.address + from, bytes.subarray(offset, offset + n))
       offset += n
     }
-    return bytes
+    return total
   }
 }
