@@ -21,7 +21,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import type { BlockBackend } from './devices/block/backends.js'
-import { VirtioBlk } from './devices/block/virtio-blk.js'
+import { DEFAULT_IO_TIMEOUT_MS, VirtioBlk } from './devices/block/virtio-blk.js'
 import { type NetBackend, VirtioNet } from './devices/net/virtio-net.js'
 import { MMIO_WINDOW, VirtioMmio } from './devices/virtio/mmio.js'
 import { type DiskMountOptions, KernelDisk, mountDisk, unmount } from './disk.js'
@@ -96,6 +96,13 @@ export interface KernelOptions {
    * (flushed, its lock released) when the kernel stops.
    */
   disks?: readonly BlockBackend[]
+  /**
+   * How long a disk request may wait for its backend, ms; 30 000 by default
+   * (Linux's block-layer timeout), 0 for ever. A request past it fails with EIO
+   * for its caller (a boot or mount that needed it goes on or fails, rather than
+   * hanging), and the backend's late answer is dropped.
+   */
+  diskTimeoutMs?: number
   /**
    * NICs (virtio-net), one per backend: nic(netSwitch()) for kernels of this
    * process, streamSocket(target) for frames over a socket. Each is opened
@@ -526,7 +533,9 @@ async function closeBackends(backends: readonly { close(): Promise<void> }[]): P
 }
 
 /** Open the disks and plug each in as a virtio-blk device, in order (vda, vdb, …). */
-async function plugDisks(runtime: Runtime<KernelExport>, backends: readonly BlockBackend[]): Promise<KernelDisk[]> {
+async function plugDisks(
+  runtime: Runtime<KernelExport>, backends: readonly BlockBackend[], timeoutMs: number,
+): Promise<KernelDisk[]> {
   const opened: BlockBackend[] = []
   try {
     const disks: KernelDisk[] = []
@@ -537,7 +546,7 @@ async function plugDisks(runtime: Runtime<KernelExport>, backends: readonly Bloc
       const name = `vd${String.fromCharCode(0x61 + index)}`
       const created: VirtioBlk[] = []
       await runtime.plugDevice(name, MMIO_WINDOW, (host) => {
-        const blk = new VirtioBlk(host, name, backend)
+        const blk = new VirtioBlk(host, name, backend, timeoutMs)
         created.push(blk)
         return new VirtioMmio(host, name, blk)
       })
@@ -597,6 +606,8 @@ export async function startKernel(options: KernelOptions = {}): Promise<Kernel> 
   }
   const softLockupMs = options.softLockupMs ?? 20_000
   if (!(softLockupMs >= 0)) throw new RangeError(`softLockupMs must be 0 or more, not ${softLockupMs}`)
+  const diskTimeoutMs = options.diskTimeoutMs ?? DEFAULT_IO_TIMEOUT_MS
+  if (!(diskTimeoutMs >= 0)) throw new RangeError(`diskTimeoutMs must be 0 or more, not ${diskTimeoutMs}`)
   if ((options.disks?.length ?? 0) > MAX_DISKS) throw new RangeError(`at most ${MAX_DISKS} disks, not ${options.disks?.length}`)
   const image = options.image ?? await loadKernelImage()
   const module = imageModules.get(image)
@@ -610,7 +621,7 @@ export async function startKernel(options: KernelOptions = {}): Promise<Kernel> 
     userMemoryBytes: userMemoryMiB * 1024 * 1024,
     softLockupMs,
   })
-  const disks = await plugDisks(runtime, options.disks ?? [])
+  const disks = await plugDisks(runtime, options.disks ?? [], diskTimeoutMs)
   const nics = await plugNics(runtime, options.nics ?? []).catch(async (error: unknown) => {
     await closeBackends(disks.map((d) => d.backend)).catch(() => undefined)
     throw error

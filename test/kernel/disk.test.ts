@@ -201,6 +201,29 @@ describe('the device', () => {
     }
   })
 
+  it('a backend that never answers: boot goes on, the caller gets EIO after diskTimeoutMs, the late answers are dropped', async () => {
+    const disk = new ControlledDisk(pattern(4 * 1024 * 1024, 4))
+    let open: () => void = () => undefined
+    // Held from the start: the kernel's partition scan at boot waits on it too.
+    disk.gate = new Promise((resolve) => { open = resolve })
+    const k = await startKernel({ disks: [disk], diskTimeoutMs: 300 })
+    try {
+      const failed = await readDevice(k, '/dev/vda', 2 * 1024 * 1024, 4096).catch((error: unknown) => error)
+      expect(failed).toMatchObject({ code: 'EIO' })
+      const stats = k.disks[0]?.stats
+      expect(stats?.timeouts).toBeGreaterThanOrEqual(2)
+      expect(stats?.lastError?.message).toMatch(/vda: the backend \(controlled\) did not answer a read request at sector \d+ within 300 ms/)
+      expect(await k.sys.getpid()).toBe(1)
+      // The held reads finish now; their bytes must not land in buffers the kernel has reused.
+      open()
+      disk.gate = null
+      const good = await readDevice(k, '/dev/vda', 1024 * 1024, 8192)
+      expect(sha(good)).toBe(sha(disk.bytes.subarray(1024 * 1024, 1024 * 1024 + 8192)))
+    } finally {
+      await k.halt()
+    }
+  })
+
   it('fsync reaches the backend as a flush', async () => {
     const disk = new ControlledDisk(new Uint8Array(1024 * 1024))
     const k = await startKernel({ disks: [disk] })

@@ -630,9 +630,11 @@ class SparseDisk implements BlockBackend {
   async close(): Promise<void> {}
 }
 
-function blkDevice(backend: BlockBackend, queueSize = 64): { guest: FakeGuest, blk: VirtioBlk, driver: MmioDriver, ring: DriverRing } {
+function blkDevice(
+  backend: BlockBackend, queueSize = 64, timeoutMs?: number,
+): { guest: FakeGuest, blk: VirtioBlk, driver: MmioDriver, ring: DriverRing } {
   const guest = new FakeGuest(BLK_MEMORY)
-  const blk = new VirtioBlk(guest, 'vdt', backend)
+  const blk = new VirtioBlk(guest, 'vdt', backend, timeoutMs)
   const driver = new MmioDriver(new VirtioMmio(guest, 'vdt', blk), guest)
   const ring = driver.start(queueSize)
   return { guest, blk, driver, ring }
@@ -948,6 +950,25 @@ describe('VirtioBlk over a memory disk', () => {
     expect(ring.usedIdx).toBe(0)
     expect(guest.bytes[req.status]).toBe(STATUS_UNWRITTEN)
     expect(guest.irqs).toBe(0)
+  })
+
+  it('a read the backend does not answer within the timeout is IOERR; its I/O ends, and the late data is dropped', async () => {
+    const disk = new SpyDisk(pattern(DISK, 12))
+    const { guest, blk, driver, ring } = blkDevice(disk, 64, 50)
+    let open: () => void = () => undefined
+    disk.readGate = new Promise((resolve) => { open = resolve })
+    const req = blkRequest(ring, BLK.IN, 2n, { into: [512] })
+    driver.notify()
+    await new Promise((resolve) => setTimeout(resolve, 120))
+    await settle(guest)
+    expect(guest.bytes[req.status]).toBe(BLK_S.IOERR)
+    expect(ring.takeUsed()).toEqual([{ id: req.head, len: 1 }])
+    expect(blk.stats).toMatchObject({ timeouts: 1, errors: 1, reads: 0 })
+    expect(blk.stats.lastError?.message).toMatch(/vdt: the backend \(.*\) did not answer a read request at sector 2 within 50 ms/)
+    const writes = guest.writes.length
+    open()
+    await turns(5)
+    expect(guest.writes.length, 'the device wrote into guest memory after the request had failed').toBe(writes)
   })
 
   it('the config space: capacity as a u64 in sectors, size_max, seg_max, blk_size; features to match', () => {

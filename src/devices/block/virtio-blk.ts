@@ -15,7 +15,10 @@
  * copied into guest memory at once.
  *
  * A failing backend gives that request IOERR (the caller sees EIO) and the kernel
- * goes on; a malformed request (a header too short, no status byte) is the
+ * goes on. So does a backend that does not answer within the device's timeout
+ * (Linux's block layer would wait for virtio-blk forever, and the kernel with
+ * it): the request fails, the backend's late answer is dropped, and stats count
+ * it. A malformed request (a header too short, no status byte) is the
  * kernel's bug and a VirtioError.
  *
  * Offers: 64-bit sectors, SIZE_MAX, SEG_MAX, BLK_SIZE, FLUSH, RO for a read-only
@@ -39,6 +42,7 @@ const T_IN = 0
 const T_OUT = 1
 const T_FLUSH = 4
 const T_GET_ID = 8
+const REQUEST_NAMES: Readonly<Record<number, string>> = { [T_IN]: 'read', [T_OUT]: 'write', [T_FLUSH]: 'flush', [T_GET_ID]: 'get-id' }
 const S_OK = 0
 const S_IOERR = 1
 const S_UNSUPP = 2
@@ -59,16 +63,23 @@ export interface BlockStats {
   errors: number
   /** The last backend failure, for diagnosis. */
   lastError: Error | null
+  /** Requests failed because the backend had not answered within the timeout (counted in errors too). */
+  timeouts: number
 }
+
+/** Linux's default block request timeout (blk_mq's 30 s): longer than any disk should take. */
+export const DEFAULT_IO_TIMEOUT_MS = 30_000
 
 export class VirtioBlk implements VirtioModel {
   readonly deviceId = VIRTIO_ID_BLOCK
   readonly features: bigint
   readonly queueSizes = [QUEUE_SIZE]
-  readonly stats: BlockStats = { reads: 0, writes: 0, flushes: 0, bytesRead: 0, bytesWritten: 0, errors: 0, lastError: null }
+  readonly stats: BlockStats = { reads: 0, writes: 0, flushes: 0, bytesRead: 0, bytesWritten: 0, errors: 0, lastError: null, timeouts: 0 }
   readonly #host: DeviceHost
   readonly #name: string
   readonly #backend: BlockBackend
+  /** How long a request may wait for its backend, ms; 0 for ever. */
+  readonly #timeoutMs: number
   readonly #config = new DataView(new ArrayBuffer(64))
   /** Writes in flight: a FLUSH waits for them. */
   readonly #writes = new Set<Promise<unknown>>()
@@ -78,10 +89,11 @@ export class VirtioBlk implements VirtioModel {
   /** Staging of a synchronous backend's requests, grown to the largest one yet. */
   #staging = new Uint8Array(0)
 
-  constructor(host: DeviceHost, name: string, backend: BlockBackend) {
+  constructor(host: DeviceHost, name: string, backend: BlockBackend, timeoutMs = DEFAULT_IO_TIMEOUT_MS) {
     this.#host = host
     this.#name = name
     this.#backend = backend
+    this.#timeoutMs = timeoutMs
     this.features = F_SIZE_MAX | F_SEG_MAX | F_BLK_SIZE | F_FLUSH | (backend.readOnly ? F_RO : 0n)
     this.#config.setBigUint64(0, BigInt(backend.size / SECTOR), true)
     this.#config.setUint32(8, SIZE_MAX, true)
@@ -113,10 +125,13 @@ export class VirtioBlk implements VirtioModel {
     const status = this.#statusByte(chain)
     const data = this.#trimLast(chain.writable)
     const done = this.#host.beginIo()
+    // The request's buffers are the driver's until it completes, and only until then.
+    const request = { open: true }
+    const live = (): boolean => request.open && queue.live
     let work: Promise<number>
     try {
       switch (type) {
-        case T_IN: work = this.#read(queue, sector, data); break
+        case T_IN: work = this.#read(live, sector, data); break
         case T_OUT: work = this.#write(sector, chain.readable); break
         case T_FLUSH: work = this.#flush(); break
         case T_GET_ID: work = this.#getId(queue, data); break
@@ -126,22 +141,37 @@ export class VirtioBlk implements VirtioModel {
       // A backend that throws instead of rejecting: the same IOERR, and the I/O begun above still ends.
       work = Promise.reject(error)
     }
-    void work.then((written) => this.#complete(queue, chain, status, written), (error: unknown) => {
+    if (this.#timeoutMs > 0) {
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(
+          `disk ${this.#name}: the backend (${this.#backend.description}) did not answer a ${REQUEST_NAMES[type] ?? `type ${type}`} ` +
+          `request at sector ${sector} within ${this.#timeoutMs} ms`)), this.#timeoutMs)
+        // A hung backend must not keep the process alive either.
+        timer.unref()
+      })
+      work = Promise.race([work, late]).finally(() => clearTimeout(timer))
+      late.catch(() => { this.stats.timeouts++ })
+    }
+    void work.then((written) => this.#complete(live, queue, chain, status, written), (error: unknown) => {
       this.stats.errors++
       this.stats.lastError = error instanceof Error ? error : new Error(String(error))
-      this.#complete(queue, chain, status, -S_IOERR)
-    }).finally(done)
+      this.#complete(live, queue, chain, status, -S_IOERR)
+    }).finally(() => {
+      request.open = false
+      done()
+    })
   }
 
   /** written >= 0: OK with that many data bytes written; -status otherwise. */
-  #complete(queue: SplitQueue, chain: Chain, status: number, written: number): void {
-    if (!queue.live) return
+  #complete(live: () => boolean, queue: SplitQueue, chain: Chain, status: number, written: number): void {
+    if (!live()) return
     this.#host.writeGuest(status, Uint8Array.of(written >= 0 ? S_OK : -written))
     queue.push(chain.head, Math.max(written, 0) + 1)
     queue.signal()
   }
 
-  #read(queue: SplitQueue, sector: bigint, data: readonly Segment[]): Promise<number> {
+  #read(live: () => boolean, sector: bigint, data: readonly Segment[]): Promise<number> {
     const length = data.reduce((sum, s) => sum + s.length, 0)
     const offset = this.#range(sector, length)
     if (offset < 0) return Promise.resolve(-S_IOERR)
@@ -154,8 +184,8 @@ export class VirtioBlk implements VirtioModel {
     return reading.then(() => {
       this.stats.reads++
       this.stats.bytesRead += length
-      // The device was reset meanwhile: those buffers are no longer the driver's request.
-      if (!synchronous && queue.live) this.#scatter(data, bytes)
+      // The device was reset or the request timed out meanwhile: those buffers are no longer the driver's.
+      if (!synchronous && live()) this.#scatter(data, bytes)
       return length
     })
   }
