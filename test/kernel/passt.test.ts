@@ -85,11 +85,7 @@ function gatewayOf(table: string): { name: string, gateway: string } | null {
 async function defaultGateway(k: Kernel): Promise<string | null> {
   await k.sys.mkdirat(k.constants.AT_FDCWD, '/proc', 0o755).catch(() => undefined)
   await k.sys.mount('proc', '/proc', 'proc', 0, null).catch(() => undefined)
-  const fd = await k.sys.openat(k.constants.AT_FDCWD, '/proc/net/route', k.constants.O_RDONLY, 0)
-  const buffer = new Uint8Array(4096)
-  const n = await k.sys.read(fd, buffer, buffer.length)
-  await k.sys.close(fd)
-  return gatewayOf(new TextDecoder().decode(buffer.subarray(0, n)))?.gateway ?? null
+  return gatewayOf(await k.fs.readFile('/proc/net/route', 'utf8'))?.gateway ?? null
 }
 
 /** The host's IPv4 default route, as passt finds it: its interface's first address with prefix, and its gateway. */
