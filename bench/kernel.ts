@@ -102,6 +102,9 @@ function imageFacts(): Row[] {
   const lines = patches.reduce((n, f) => n + readFileSync(path.join(root, 'wasm/patches', f), 'utf8').split('\n').length, 0)
   rows.push({ fact: 'patches to generic kernel files', value: `${patches.length} (${lines} lines)` })
   rows.push({ fact: 'lkl.wasm bytes', value: statSync(path.join(root, 'build/lkl.wasm')).size })
+  // The function names the image keeps beside lkl.wasm, for error stacks (scripts/wasm-names.ts).
+  const names = path.join(root, 'build/lkl.names')
+  if (existsSync(names)) rows.push({ fact: 'lkl.names bytes', value: statSync(names).size })
   return rows
 }
 

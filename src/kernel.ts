@@ -33,6 +33,7 @@ import {
   type Structs, SYSCALL_NAMES, type Syscalls, constantTable, syscallTable,
 } from './generated/kernel-api.js'
 import { LINKER_EXPORTS } from './host-ops/header.js'
+import { FunctionNames } from './host-ops/function-names.js'
 import { instantiate } from './host-ops/index.js'
 import type { HostOpReplacements, Runtime, RuntimeStats, RuntimeWorker } from './host-ops/runtime.js'
 import type { KernelData, StructLayout, SyscallInfo } from './kernel-data.js'
@@ -127,8 +128,8 @@ export interface KernelImage {
   readonly constants: Constants
 }
 
-/** The compiled module of each image loadKernelImage() made: only those boot. */
-const imageModules = new WeakMap<KernelImage, WebAssembly.Module>()
+/** The compiled module of each image loadKernelImage() made (only those boot), and its function names. */
+const imageModules = new WeakMap<KernelImage, { module: WebAssembly.Module, names: FunctionNames | undefined }>()
 
 const DEFAULT_IMAGE_DIR = new URL('../build/', import.meta.url)
 const images = new Map<string, Promise<KernelImage>>()
@@ -137,7 +138,7 @@ const images = new Map<string, Promise<KernelImage>>()
  * Check an image against the generated API types (names of exports, syscalls,
  * constants and structs); a mismatch means they come from different builds.
  */
-function imageFrom(module: WebAssembly.Module, data: KernelData, where: string): KernelImage {
+function imageFrom(module: WebAssembly.Module, names: FunctionNames | undefined, data: KernelData, where: string): KernelImage {
   const problems: string[] = []
   const exported = new Set(WebAssembly.Module.exports(module).map((e) => e.name))
   for (const name of [...LINKER_EXPORTS, ...KERNEL_EXPORTS]) if (!exported.has(name)) problems.push(`export ${name}`)
@@ -154,23 +155,32 @@ function imageFrom(module: WebAssembly.Module, data: KernelData, where: string):
       `it lacks ${problems.slice(0, 8).join(', ')}${problems.length > 8 ? ` and ${problems.length - 8} more` : ''}`)
   }
   const image = { data, constants }
-  imageModules.set(image, module)
+  imageModules.set(image, { module, names })
   return image
 }
 
-/** Load (once per process and folder) the kernel image built into dir (lkl.wasm and kernel-data.json). */
+/**
+ * Load (once per process and folder) the kernel image built into dir (lkl.wasm and
+ * kernel-data.json, and lkl.names, the function names the image leaves out of
+ * lkl.wasm, for error stacks; an image built before it existed has its names inside).
+ */
 export function loadKernelImage(dir: URL = DEFAULT_IMAGE_DIR): Promise<KernelImage> {
   let image = images.get(dir.href)
   if (image === undefined) {
     image = (async () => {
-      const [wasm, data] = await Promise.all([
+      const [wasm, data, names] = await Promise.all([
         readFile(new URL('lkl.wasm', dir)),
         readFile(new URL('kernel-data.json', dir), 'utf8'),
+        readFile(new URL('lkl.names', dir), 'utf8').catch((error: unknown) => {
+          if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+          throw error
+        }),
       ]).catch((error: unknown) => {
         throw new UklklError(`no kernel image (lkl.wasm, kernel-data.json) in ${dir.pathname}: an installed package ` +
           'ships one, so reinstall it; in a checkout, run npm run build:kernel', { cause: error })
       })
-      return imageFrom(await WebAssembly.compile(wasm), JSON.parse(data) as KernelData, dir.pathname)
+      const functionNames = names === undefined ? undefined : new FunctionNames(names)
+      return imageFrom(await WebAssembly.compile(wasm), functionNames, JSON.parse(data) as KernelData, dir.pathname)
     })()
     images.set(dir.href, image)
     image.catch(() => images.delete(dir.href))
@@ -610,9 +620,10 @@ export async function startKernel(options: KernelOptions = {}): Promise<Kernel> 
   if (!(diskTimeoutMs >= 0)) throw new RangeError(`diskTimeoutMs must be 0 or more, not ${diskTimeoutMs}`)
   if ((options.disks?.length ?? 0) > MAX_DISKS) throw new RangeError(`at most ${MAX_DISKS} disks, not ${options.disks?.length}`)
   const image = options.image ?? await loadKernelImage()
-  const module = imageModules.get(image)
-  if (module === undefined) throw new TypeError('options.image must be a kernel image from loadKernelImage()')
-  const runtime: Runtime<KernelExport> = await instantiate(module, {
+  const compiled = imageModules.get(image)
+  if (compiled === undefined) throw new TypeError('options.image must be a kernel image from loadKernelImage()')
+  const runtime: Runtime<KernelExport> = await instantiate(compiled.module, {
+    functionNames: compiled.names,
     ...(options.onConsole === undefined ? {} : { onConsole: options.onConsole }),
     ...(options.trace === undefined ? {} : { trace: options.trace }),
     ...(options.scheduler === undefined ? {} : { scheduler: options.scheduler }),

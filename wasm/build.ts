@@ -479,7 +479,7 @@ function checkModule(bytes: Uint8Array<ArrayBuffer>): { imports: number; exports
 }
 
 /* The image's files, cached under its key; the data's, under a folder of it named by the data key. */
-const IMAGE_OUTPUTS = ['lkl.wasm', 'lkl.json']
+const IMAGE_OUTPUTS = ['lkl.wasm', 'lkl.names', 'lkl.json']
 const DATA_OUTPUT = 'kernel-data.json'
 /* Cached results kept (each image is 8-25 MB, data ~0.1 MB): the default image and the fragment combinations the bench builds fit. */
 const KEEP_OUTPUTS = 8
@@ -743,16 +743,19 @@ async function main(): Promise<void> {
   checkModule(linkedBytes)
   const linkSeconds = (Date.now() - tLink) / 1000
 
-  // The shared finishing step: preemption fuel, asyncify, -O2. Every loop of the
+  // The shared finishing step: -O2, preemption fuel, asyncify, -Oz. Every loop of the
   // kernel gets fuel, and its check calls the kernel's preemption point (cpu.c),
   // where the task may take interrupts and be preempted: a task spinning in any
   // loop lets the others run. That makes every function with a loop (and its
-  // callers) one that may suspend, so asyncify instruments it too.
+  // callers) one that may suspend, so asyncify instruments it too. The function
+  // names go to lkl.names, not into lkl.wasm (192 KB): the runtime names the
+  // frames of error stacks from it.
   const tFinish = Date.now()
   log(`instrumenting, asyncifying and optimizing ${linkedBytes.length} bytes (minutes; single-threaded)`)
-  const finished = finishModule(linkedBytes, { preempt: true, preemptPoint: 'wasm_preempt_point', asyncify: true })
+  const finished = finishModule(linkedBytes, { preempt: true, preemptPoint: 'wasm_preempt_point', asyncify: true, names: 'file' })
   const { imports, exports } = checkModule(finished.bytes)
   writeFileSync(join(cached, 'lkl.wasm'), finished.bytes)
+  writeFileSync(join(cached, 'lkl.names'), finished.names ?? fail('the finishing step returned no names file'))
   const finishSeconds = (Date.now() - tFinish) / 1000
 
   await generateData(tree, cachedData)

@@ -23,6 +23,7 @@ import { type MemoryOps, memoryOps } from './memory.js'
 import { type PreemptBinding, type PreemptOps, WATCHDOG_FUEL, preemptOps } from './preempt.js'
 import { type RandomOps, type RandomSeed, randomOps } from './random.js'
 import type { CallOptions, GuestMemory, Runtime, RuntimeWorker } from './runtime.js'
+import type { FunctionNames } from './function-names.js'
 import { type MutexOps, type SemaphoreOps, mutexOps, semaphoreOps } from './sync.js'
 import { type ThreadOps, type TlsOps, threadOps, tlsOps } from './threads.js'
 import { type TimeOps, timeOps } from './time.js'
@@ -122,6 +123,31 @@ export interface HostOptions {
   softLockupMs?: number | undefined
   /** Ops replaced by the user (replace.ts): checked here, before the module is instantiated. */
   hostOps?: HostOpReplacements | undefined
+  /**
+   * The module's function names, for a module built without its name section
+   * (the kernel image: lkl.names): the stacks of the error that fails the runtime
+   * get them (function-names.ts).
+   */
+  functionNames?: FunctionNames | undefined
+}
+
+/**
+ * Name the wasm frames of the error that fails the runtime before anyone sees it:
+ * onFailure runs inside fail(), and the rejections fail() issues reach their
+ * handlers only afterwards (promise reactions are microtasks).
+ */
+function withFrameNames(
+  scheduler: Partial<SchedulerOptions> | undefined, names: FunctionNames | undefined,
+): Partial<SchedulerOptions> | undefined {
+  if (names === undefined) return scheduler
+  const onFailure = scheduler?.onFailure
+  return {
+    ...scheduler,
+    onFailure: (error) => {
+      names.nameFrames(error)
+      onFailure?.(error)
+    },
+  }
 }
 
 /** A worker, with its fiber for tests of the runtime. */
@@ -186,7 +212,7 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
     asyncify: new Asyncify(exports as unknown as AsyncifyExports),
     fuel: (exports.uklkl_fuel as WebAssembly.Global | undefined) ?? null,
     hostEntry,
-  }, options.scheduler)
+  }, withFrameNames(options.scheduler, options.functionNames))
   ctx.bind(sched, memory, hostEntry)
   if (options.userMemoryBytes !== undefined) {
     userArena = UserArena.reserve(sched.heap, memory, options.userMemoryBytes)

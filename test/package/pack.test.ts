@@ -115,7 +115,7 @@ describe('the npm package, installed into an empty project', () => {
     }))
     for (const file of [
       'dist/index.js', 'dist/index.d.ts', 'dist/kernel.js', 'dist/kernel.d.ts', 'dist/cli/main.js',
-      'build/lkl.wasm', 'build/kernel-data.json', 'build/lkl.json',
+      'build/lkl.wasm', 'build/lkl.names', 'build/kernel-data.json', 'build/lkl.json',
       'wasm/COPYING', 'wasm/SOURCE.md', 'wasm/README.md', 'wasm/build.ts', 'wasm/arch/wasm/Kconfig',
       'src/host-ops/host-ops.h', 'src/host-ops/host-entry.c', 'scripts/install-toolchain.sh', 'scripts/build-wasm.ts',
     ]) {
