@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { PanicError, startKernel } from '../../src/index.js'
+import { panicByFillingRam } from '../support/panic.js'
 
 describe('kernel function names', () => {
   it('lkl.wasm has no name section, and a panic\'s stack names the kernel functions from lkl.names', async () => {
@@ -13,12 +14,7 @@ describe('kernel function names', () => {
     expect(WebAssembly.Module.customSections(image, 'name')).toHaveLength(0)
 
     const k = await startKernel({ memoryMiB: 8 })
-    const fd = await k.sys.openat(k.constants.AT_FDCWD, '/fill', k.constants.O_CREAT | k.constants.O_RDWR, 0o644)
-    const chunk = new Uint8Array(1 << 20)
-    const outcome = await (async () => {
-      for (let i = 0; i < 64; i++) await k.sys.write(fd, chunk, chunk.length)
-      return 'wrote 64 MiB into 8 MiB of RAM'
-    })().catch((error: unknown) => error)
+    const outcome = await panicByFillingRam(k)
     expect(outcome).toBeInstanceOf(PanicError)
     const frames = ((outcome as PanicError).stack ?? '').split('\n').filter((line) => line.includes('wasm://'))
     expect(frames.length).toBeGreaterThan(0)

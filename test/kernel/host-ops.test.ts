@@ -4,6 +4,7 @@
 // HostOpMisuseError), never a trap or a hang.
 import { describe, expect, it } from 'vitest'
 import { HostOpMisuseError, type HostOpReplacements, KernelStoppedError, PanicError, startKernel } from '../../src/index.js'
+import { panicByFillingRam } from '../support/panic.js'
 
 describe('replaced host ops', () => {
   it('print, time and random replacements are what the kernel calls', async () => {
@@ -56,13 +57,7 @@ describe('replaced host ops', () => {
   it('a panic replacement gets the console tail, then calls reject with PanicError', async () => {
     let tail = ''
     const k = await startKernel({ memoryMiB: 8, hostOps: { panic: (consoleTail) => { tail = consoleTail } } })
-    // ramfs pages are never reclaimed and no task can be killed: filling memory panics the kernel.
-    const fd = await k.sys.openat(k.constants.AT_FDCWD, '/fill', k.constants.O_CREAT | k.constants.O_RDWR, 0o644)
-    const chunk = new Uint8Array(1 << 20)
-    const outcome = await (async () => {
-      for (let i = 0; i < 64; i++) await k.sys.write(fd, chunk, chunk.length)
-      return 'wrote 64 MiB into 8 MiB of RAM'
-    })().catch((error: unknown) => error)
+    const outcome = await panicByFillingRam(k)
     expect(outcome).toBeInstanceOf(PanicError)
     expect(tail).toMatch(/Kernel panic - not syncing/)
     await expect(k.sys.getpid()).rejects.toBeInstanceOf(KernelStoppedError)
