@@ -138,6 +138,22 @@ export function wasiImports(client: ChannelClient, argv: readonly string[], envi
     })
     return client.call(op)
   }
+  /** fd_read, fd_pread (offset not null): into the iovecs at iovs, the count read at nread. */
+  const readVectors = (op: number, fd: number, iovs: number, count: number, offset: bigint | null, nread: number): number => {
+    const list = iovecs(iovs, count)
+    bytes(nread, 4)
+    const errno = offset === null ? simple(op, fd, capacity(list)) : simple(op, fd, capacity(list), offset)
+    if (errno === ESUCCESS) u32(nread, scatter(list))
+    return errno
+  }
+  /** fd_write, fd_pwrite (offset not null): from the iovecs at iovs, the count written at nwritten. */
+  const writeVectors = (op: number, fd: number, iovs: number, count: number, offset: bigint | null, nwritten: number): number => {
+    const list = iovecs(iovs, count)
+    bytes(nwritten, 4)
+    const [errno, total] = gatherWrite(op, fd, list, offset, false)
+    if (errno === ESUCCESS) u32(nwritten, total)
+    return errno
+  }
   /** A call on one path (at data's start), integers first. */
   const withPath = (op: number, ptr: number, length: number, ...values: (number | bigint)[]): number => {
     if (!put(ptr, length)) return WASI_ERRNO.ENAMETOOLONG
@@ -209,34 +225,13 @@ export function wasiImports(client: ChannelClient, argv: readonly string[], envi
     fd_prestat_get: (fd: number, out: number) => intoMemory(out, 8, () => simple(Op.fd_prestat_get, fd)),
     fd_prestat_dir_name: (fd: number, ptr: number, length: number) =>
       intoMemory(ptr, length, () => simple(Op.fd_prestat_dir_name, fd, length >>> 0)),
-    fd_read: (fd: number, iovs: number, count: number, nread: number) => {
-      const list = iovecs(iovs, count)
-      bytes(nread, 4)
-      const errno = simple(Op.fd_read, fd, capacity(list))
-      if (errno === ESUCCESS) u32(nread, scatter(list))
-      return errno
-    },
-    fd_pread: (fd: number, iovs: number, count: number, offset: bigint, nread: number) => {
-      const list = iovecs(iovs, count)
-      bytes(nread, 4)
-      const errno = simple(Op.fd_pread, fd, capacity(list), offset)
-      if (errno === ESUCCESS) u32(nread, scatter(list))
-      return errno
-    },
-    fd_write: (fd: number, iovs: number, count: number, nwritten: number) => {
-      const list = iovecs(iovs, count)
-      bytes(nwritten, 4)
-      const [errno, total] = gatherWrite(Op.fd_write, fd, list, null, false)
-      if (errno === ESUCCESS) u32(nwritten, total)
-      return errno
-    },
-    fd_pwrite: (fd: number, iovs: number, count: number, offset: bigint, nwritten: number) => {
-      const list = iovecs(iovs, count)
-      bytes(nwritten, 4)
-      const [errno, total] = gatherWrite(Op.fd_pwrite, fd, list, offset, false)
-      if (errno === ESUCCESS) u32(nwritten, total)
-      return errno
-    },
+    fd_read: (fd: number, iovs: number, count: number, nread: number) => readVectors(Op.fd_read, fd, iovs, count, null, nread),
+    fd_pread: (fd: number, iovs: number, count: number, offset: bigint, nread: number) =>
+      readVectors(Op.fd_pread, fd, iovs, count, offset, nread),
+    fd_write: (fd: number, iovs: number, count: number, nwritten: number) =>
+      writeVectors(Op.fd_write, fd, iovs, count, null, nwritten),
+    fd_pwrite: (fd: number, iovs: number, count: number, offset: bigint, nwritten: number) =>
+      writeVectors(Op.fd_pwrite, fd, iovs, count, offset, nwritten),
     fd_readdir: (fd: number, buf: number, length: number, cookie: bigint, bufused: number) => {
       const out = bytes(buf, length)
       bytes(bufused, 4)
