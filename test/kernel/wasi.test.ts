@@ -187,7 +187,10 @@ describe('WASI programs as kernel processes', () => {
       runKernel(k, 'args', kernel, options),
       runKernel(k, 'args', kernel, { args: ['args', '3'], stdin: 'other\n' }),
     ])
-    expect(got).toEqual(expected)
+    // node:wasi's sleep returned early once on a loaded machine, so its length is no oracle:
+    // the outputs are compared without that line, and ours is checked on its own below.
+    const withoutSleep = (ran: Ran): Ran => ({ ...ran, stdout: ran.stdout.replace(/^slept at least 20 ms: .*\n/m, '') })
+    expect(withoutSleep(got)).toEqual(withoutSleep(expected))
     expect(got.stdout).toContain('argv[2] = two words\nargv[3] = 7\nenv GREETING=hi there\nenv OTHER=x=y\n')
     expect(got.stdout).toContain('stdin: line 1\nstdin: line 2\nslept at least 20 ms: yes\n')
     expect(got.stderr).toBe('to stderr\n')
