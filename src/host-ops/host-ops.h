@@ -7,7 +7,7 @@
  * contract: what it returns on failure, who owns each pointer, and whether it may
  * suspend (HOST_OP_SUSPENDS). A suspending op unwinds the calling fiber with asyncify
  * and resumes it later; every other op returns without switching fibers, except the
- * noreturn ones (panic, thread_exit, longjmp), which abandon the caller's stack. The list of
+ * noreturn ones (panic, thread_exit, thread_return, longjmp), which abandon the caller's stack. The list of
  * suspending ops is also checked in as suspending.json, which feeds binaryen's
  * asyncify-imports; test/host-ops-boundary.test.ts checks that the two agree and that
  * src/host-ops mirrors every op declared here.
@@ -93,6 +93,12 @@ HOST_OP(host_thread_t, thread_create, (void (*fn)(void *), void *arg));
 HOST_OP(void, thread_detach, (void));
 /* End the calling thread: TLS destructors run, then joiners wake. Never returns. */
 HOST_OP(void, thread_exit, (void)) __attribute__((noreturn));
+/*
+ * Return value from the calling thread's entry function at once, abandoning the
+ * frames in between and their jump points: a worker's call resolves with value and
+ * the worker waits for the next; any other thread exits as if fn had returned.
+ */
+HOST_OP(void, thread_return, (long value)) __attribute__((noreturn));
 /* Wait for thread to end; 0 on success, -1 if it is detached, is the caller, or is already joined. */
 HOST_OP_SUSPENDS(int, thread_join, (host_thread_t thread));
 /* The calling thread's handle. */

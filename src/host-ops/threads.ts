@@ -4,9 +4,10 @@
  *
  * A thread is a fiber; its handle and its tid are both the fiber's id, which is
  * never reused. thread_exit throws through the caller's frames to the trampoline,
- * which runs the TLS destructors in that fiber and then wakes its joiner.
+ * which runs the TLS destructors in that fiber and then wakes its joiner;
+ * thread_return throws to it too, and its root returns the value there.
  */
-import { FiberExit } from '../sched/scheduler.js'
+import { FiberExit, RootReturn } from '../sched/scheduler.js'
 import { type HostContext, type Ptr, hex } from './context.js'
 
 export type ThreadHandle = number
@@ -15,6 +16,7 @@ export interface ThreadOps {
   thread_create(fn: number, arg: number): ThreadHandle
   thread_detach(): void
   thread_exit(): never
+  thread_return(value: number): never
   thread_join(thread: ThreadHandle): number
   thread_self(): ThreadHandle
   thread_equal(a: ThreadHandle, b: ThreadHandle): number
@@ -39,6 +41,9 @@ export function threadOps(ctx: HostContext): ThreadOps {
     },
     thread_exit() {
       throw new FiberExit()
+    },
+    thread_return(value) {
+      throw new RootReturn(value)
     },
     thread_join(thread) {
       return ctx.sched.suspendable((fiber) => {

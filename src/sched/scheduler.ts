@@ -29,7 +29,7 @@ import type { TimerEntry } from './timer-list.js'
 import { type FiberMachine, SUSPEND, Trampoline } from './trampoline.js'
 import type { WaitQueue } from './wait-queue.js'
 
-export { FiberExit, LongJump, SUSPEND } from './trampoline.js'
+export { FiberExit, LongJump, RootReturn, SUSPEND } from './trampoline.js'
 export type { SpawnOptions } from './lifecycle.js'
 
 export interface SchedulerOptions {

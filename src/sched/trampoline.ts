@@ -14,7 +14,8 @@
  * - thread_exit throws FiberExit, and longjmp throws LongJump, through the wasm
  *   frames: the stack is abandoned (exit) or the snapshot put back and rewound
  *   (longjmp: setjmp returns again).
- * - the root returns, or traps.
+ * - the root returns, or traps; thread_return throws RootReturn, which is the root
+ *   returning from wherever the fiber is (its jump points go with the frames).
  *
  * Each fiber's stack starts with a canary word; it is checked every time the
  * fiber stops, and a trap is reported as a stack overflow when the canary is gone.
@@ -32,6 +33,11 @@ export const SUSPEND: unique symbol = Symbol('suspend')
 
 /** Thrown through a fiber's wasm frames to end it (thread_exit). */
 export class FiberExit {}
+
+/** Thrown through a fiber's wasm frames to return value from its root at once (thread_return). */
+export class RootReturn {
+  constructor(readonly value: number) {}
+}
 
 /** Thrown through a fiber's wasm frames to return to a jump point (longjmp). */
 export class LongJump {
@@ -141,6 +147,11 @@ export class Trampoline {
           if (thrown instanceof LongJump) {
             this.#restoreJumpPoint(fiber, thrown)
             continue
+          }
+          if (thrown instanceof RootReturn) {
+            this.#checkStack(fiber)
+            fiber.jumpPoints.clear()
+            return { kind: 'returned', result: thrown.value }
           }
           if (!(thrown instanceof FiberExit)) throw this.#explainThrow(fiber, thrown)
           this.#checkStack(fiber)

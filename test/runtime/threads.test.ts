@@ -36,6 +36,20 @@ describe('threads', () => {
     expect(fx.runtime.sched.liveFibers).toBe(0)
   }, BUDGET_MS)
 
+  it('thread_return ends a worker\'s call from deep frames with its value; the worker and its TLS go on', async () => {
+    await using fx = await loadFixture('threads')
+    const worker = fx.runtime.createWorker({ name: 'returner' })!
+    expect(await worker.call('count_calls')).toBe(1)
+    expect(await worker.call('return_midway', [20, 42]), fx.console()).toBe(42)
+    // The jump point of the abandoned frames went with them.
+    expect(worker.fiber.jumpPoints.size).toBe(0)
+    expect(worker.fiber.state).toBe('idle')
+    expect(await worker.call('count_calls')).toBe(2)
+    expect(await worker.call('return_midway', [0, -7])).toBe(-7)
+    await worker.retire()
+    expect(fx.runtime.sched.liveFibers).toBe(0)
+  }, BUDGET_MS)
+
   it('a worker that calls thread_exit during a call rejects that call instead of returning nothing', async () => {
     await using fx = await loadFixture('threads')
     const worker = fx.runtime.createWorker({ name: 'quitter' })!

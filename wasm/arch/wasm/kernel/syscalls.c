@@ -8,6 +8,10 @@
  * host task from host0 (pid 1, so every host thread is a thread of process
  * 1), and the key's destructor retires the task when the thread exits.
  * kernel_new_thread_group gives the calling thread a process of its own.
+ * A host task that dies inside a syscall (exit, exit_group, a fatal signal)
+ * ends that syscall through host_thread_return, so no jump point is taken
+ * on the way in: the syscall then returns 0 and the thread's next syscall
+ * clones a new task.
  *
  * Every table entry has the uniform type long (*)(const long *args) (see
  * asm/syscall_wrapper.h for how args are laid out); call_indirect traps on
@@ -93,10 +97,25 @@ static void exit_host_task(struct task_struct *task)
 
 	wasm_switch_to_host_task(task);
 	wt = current_thread_info()->host;
+	wt->exiting = true;
 	if (!host_setjmp(&wt->exit_jb))
 		do_exit(0);
 	/* The task is dead; its host state is this thread's to free. */
 	wasm_thread_free(wt);
+}
+
+/*
+ * From __switch_to: wt's host task is dead and the CPU has gone with its
+ * last switch. Back to exit_host_task if that is where it died; otherwise it
+ * died in a syscall, which returns 0 to the host at once.
+ */
+void wasm_host_task_died(struct wasm_thread *wt)
+{
+	if (wt->exiting)
+		host_longjmp(&wt->exit_jb, 1);
+	host_tls_set(task_key, NULL);
+	wasm_thread_free(wt);
+	host_thread_return(0);
 }
 
 /* TLS destructor, on the exiting host thread: its host task exits too. */
@@ -116,7 +135,6 @@ int wasm_syscalls_init(void)
 long lkl_syscall(long nr, long *args)
 {
 	struct task_struct *task;
-	struct wasm_thread *wt;
 	long ret;
 
 	if (!wasm_host0)
@@ -134,14 +152,6 @@ long lkl_syscall(long nr, long *args)
 		host_tls_set(task_key, task);
 	}
 	wasm_switch_to_host_task(task);
-
-	wt = current_thread_info()->host;
-	if (host_setjmp(&wt->exit_jb)) {
-		/* The task exited inside the syscall; the CPU went with it. */
-		host_tls_set(task_key, NULL);
-		wasm_thread_free(wt);
-		return 0;
-	}
 
 	if (nr < 0 || nr >= __NR_syscalls)
 		ret = -ENOSYS;

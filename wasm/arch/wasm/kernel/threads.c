@@ -220,7 +220,7 @@ struct task_struct *__switch_to(struct task_struct *prev, struct task_struct *ne
 
 	if (dying) {
 		if (host_task)
-			host_longjmp(&pwt->exit_jb, 1);	/* back to its syscall */
+			wasm_host_task_died(pwt);
 		wasm_thread_free(pwt);
 		host_thread_exit();
 	}

@@ -24,10 +24,12 @@ struct wasm_thread {
 	host_thread_t tid;
 	/* Where the thread leaves the kernel from inside schedule() (TIF_SCHED_JB). */
 	struct host_jmp_buf jb;
-	/* Host tasks: where the thread returns if the task dies in a syscall. */
+	/* Host tasks in exit_host_task: where the thread returns once the task is dead. */
 	struct host_jmp_buf exit_jb;
 	struct task_struct *task;
 	bool dead;
+	/* exit_jb is set: the host task is being ended by its thread, not by a syscall. */
+	bool exiting;
 };
 
 /* threads.c */
@@ -39,6 +41,9 @@ void wasm_become_host0(void);
 void wasm_switch_to_host_task(struct task_struct *task);
 extern struct task_struct *wasm_host0;
 int wasm_host_task_stub(void *unused);
+
+/* syscalls.c */
+void wasm_host_task_died(struct wasm_thread *wt) __attribute__((noreturn));
 
 /* cpu.c */
 int wasm_cpu_init(void);
