@@ -26,6 +26,7 @@ export {
   BigIntStats, Dirent, FsError, KernelFileHandle, KernelFs, type KernelFsOptions, type MakeDirectoryOptions, type Mode,
   type OpenFlags, type ReadFileOptions, type ReaddirOptions, type RmOptions, Stats, type TimeLike, type WriteFileOptions, kernelFs,
 } from './fs/index.js'
+export { KernelBuffer } from './kernel-buffer.js'
 export type { SyscallArgValue, SyscallFn } from './syscalls.js'
 export type { FieldValue } from './structs.js'
 export type { KernelData, StructLayout, SyscallInfo } from './kernel-data.js'

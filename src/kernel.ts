@@ -39,6 +39,7 @@ import type { HostOpReplacements, Runtime, RuntimeStats, RuntimeWorker } from '.
 import type { KernelData, StructLayout, SyscallInfo } from './kernel-data.js'
 import { KernelNet, KernelNic } from './net/index.js'
 import { encodeStruct, fieldReader } from './structs.js'
+import { KernelBuffer } from './kernel-buffer.js'
 import { type SyscallTarget, bindSyscall, bindSyscalls } from './syscalls.js'
 import { type RunWasiOptions, type WasiProgram, runWasi } from './wasi/run.js'
 
@@ -310,6 +311,23 @@ export class Kernel implements AsyncDisposable {
   }
 
   /**
+   * length zeroed bytes of the kernel's user arena, which k.sys passes by address:
+   * the kernel reads and writes them in place, with no copy in or out (see
+   * KernelBuffer). Free it (or `using` it) when done; the arena is
+   * KernelOptions.userMemoryMiB, shared with every call's arguments.
+   */
+  alloc(length: number): KernelBuffer {
+    this.#checkRunning()
+    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`alloc needs a length in bytes, not ${length}`)
+    const memory = this.#runtime.userMemory
+    const address = memory.alloc(length, 8)
+    if (address === 0) throw new RangeError(`no room for ${length} bytes in the user arena`)
+    const buffer = new KernelBuffer(memory, address, length)
+    buffer.bytes.fill(0)
+    return buffer
+  }
+
+  /**
    * A host thread of its own, e.g. to block in a read while others write. With
    * newThreadGroup its task leaves pid 1's thread group: it becomes a process of
    * its own whose parent is pid 1.
@@ -328,7 +346,7 @@ export class Kernel implements AsyncDisposable {
       if (this.#state === 'running') await worker.retire()
     }
     return {
-      sys: this.#bind(async () => {
+      sys: this.#bind(() => {
         if (exited) throw new KernelStoppedError('this kernel thread has exited')
         return worker
       }, () => undefined),
@@ -461,7 +479,7 @@ export class Kernel implements AsyncDisposable {
     if (this.#state === 'running') await this.halt()
   }
 
-  #bind(take: () => Promise<Worker>, giveBack: (worker: Worker) => void): Syscalls {
+  #bind(take: () => Worker, giveBack: (worker: Worker) => void): Syscalls {
     const bound = bindSyscalls(this.#data.syscalls, this.#data.errno, this.#target(take, giveBack))
     return syscallTable((name) => {
       const fn = bound[name]
@@ -471,31 +489,32 @@ export class Kernel implements AsyncDisposable {
     })
   }
 
-  #target(take: () => Promise<Worker>, giveBack: (worker: Worker) => void): SyscallTarget {
-    const memory = this.#runtime.userMemory
+  #target(take: () => Worker, giveBack: (worker: Worker) => void): SyscallTarget {
     return {
-      memory: {
-        // Staging comes first in a call: a stopped kernel says so before anything else can fail.
-        alloc: (size, align) => {
-          this.#checkRunning()
-          return memory.alloc(size, align)
-        },
-        free: (address) => memory.free(address),
-        write: (address, bytes) => memory.write(address, bytes),
-        read: (address, into) => memory.read(address, into),
-      },
-      invoke: async (nr: number, args: number): Promise<number> => {
-        const worker = await take()
-        try {
-          return Number(await worker.call('kernel_syscall', [nr, args]))
-        } finally {
+      memory: this.#runtime.userMemory,
+      check: () => this.#checkRunning(),
+      // No await before the call: made from plain JS while the CPU is free, it runs at
+      // once (the scheduler's fast path) and is settled by the time invoke returns.
+      invoke: (nr: number, args: number): Promise<number> => {
+        const worker = take()
+        const call = worker.call('kernel_syscall', [nr, args])
+        // Settled already: the worker serves the caller's next call, even one made before this settles.
+        if (worker.idle) {
           giveBack(worker)
+          return call.then(Number)
         }
+        return call.then((result) => {
+          giveBack(worker)
+          return Number(result)
+        }, (error: unknown) => {
+          giveBack(worker)
+          throw error
+        })
       },
     }
   }
 
-  async #takeWorker(): Promise<Worker> {
+  #takeWorker(): Worker {
     this.#checkRunning()
     return this.#idle.pop() ?? this.#newWorker()
   }

@@ -6,10 +6,11 @@
  * The argument block is what the arch's syscall entry reads: the arguments in order,
  * 4 bytes each, 8 for a 64-bit scalar (low word first), packed. Pointer arguments
  * take a string (copied in, NUL-terminated), a Uint8Array (copied in, and copied
- * back out after the call unless the kernel's prototype says const), a number (a
- * raw address: the kernel accepts only the user arena's, any other is EFAULT) or null. Scalars take numbers or bigints; an
- * `unsigned long` also takes a Uint8Array, passed as its address, because that is
- * how ioctl, fcntl and prctl carry pointers. A return in [-4095, -1] throws
+ * back out after the call unless the kernel's prototype says const), a KernelBuffer
+ * (k.alloc: passed by address, no copy), a number (a raw address: the kernel
+ * accepts only the user arena's, any other is EFAULT) or null. Scalars take numbers
+ * or bigints; an `unsigned long` also takes a Uint8Array or a KernelBuffer, passed
+ * as its address, because that is how ioctl, fcntl and prctl carry pointers. A return in [-4095, -1] throws
  * LinuxError; anything else is the result. The generated Syscalls type
  * (src/generated/kernel-api.ts) states these rules per syscall.
  *
@@ -18,94 +19,126 @@
  */
 import { LinuxError } from './errors.js'
 import type { GuestMemory } from './host-ops/runtime.js'
-import type { SyscallArg, SyscallInfo } from './kernel-data.js'
+import { KernelBuffer } from './kernel-buffer.js'
+import type { SyscallInfo } from './kernel-data.js'
 
-export type SyscallArgValue = number | bigint | string | Uint8Array | null | undefined
+export type SyscallArgValue = number | bigint | string | Uint8Array | KernelBuffer | null | undefined
 export type SyscallFn = (...args: SyscallArgValue[]) => Promise<number>
 
 /** How k.sys reaches the kernel. */
 export interface SyscallTarget {
-  /** Where the argument block and the buffers are staged. */
+  /** Where the argument block and the buffers are staged; KernelBuffers must come from it. */
   readonly memory: GuestMemory
+  /** Throws when no call can be made (a stopped kernel): called first, so that is what the caller hears. */
+  check(): void
   /** Run syscall nr with the argument block at args; resolves with its raw return. */
   invoke(nr: number, args: number): Promise<number>
 }
 
 const MAX_ERRNO = 4095
+const TWO_32 = 2 ** 32
 const encoder = new TextEncoder()
 
 function align8(n: number): number {
   return (n + 7) & ~7
 }
 
-interface Staged {
-  /** Bytes to copy into the scratch block at offset, or null for a scalar. */
-  data: Uint8Array | null
-  /** The caller's buffer to copy back into after the call. */
-  copyBack: Uint8Array | null
-  scalar: bigint
+/** How an argument slot takes its value, decided once per syscall. */
+const enum Slot {
+  /** A scalar only. */
+  Scalar,
+  /** A pointer: string, bytes, KernelBuffer, address or null. */
+  Pointer,
+  /** A const pointer: bytes are copied in, never back. */
+  ConstPointer,
+  /** An unsigned long, which also takes bytes by address (ioctl, fcntl, prctl). */
+  Word,
 }
 
-function stage(syscall: SyscallInfo, arg: SyscallArg, value: SyscallArgValue): Staged {
-  const where = `${syscall.name}: argument ${arg.name} (${arg.type})`
-  if (!arg.pointer && arg.type === 'unsigned long' && value instanceof Uint8Array) {
-    return { data: value, copyBack: value, scalar: 0n }
+/** Write a scalar into a 4- or 8-byte slot (two's complement, low word first). */
+function setScalar(view: DataView, at: number, size: number, value: number | bigint): void {
+  if (typeof value === 'bigint') {
+    if (size === 8) view.setBigUint64(at, BigInt.asUintN(64, value), true)
+    else view.setUint32(at, Number(BigInt.asUintN(32, value)), true)
+    return
   }
-  if (arg.pointer) {
-    if (typeof value === 'string') return { data: encoder.encode(`${value}\0`), copyBack: null, scalar: 0n }
-    if (value instanceof Uint8Array) return { data: value, copyBack: arg.const ? null : value, scalar: 0n }
-    if (value === null || value === undefined) return { data: null, copyBack: null, scalar: 0n }
-  }
-  if (typeof value === 'number') {
-    if (!Number.isInteger(value)) throw new TypeError(`${where} must be an integer, not ${value}`)
-    return { data: null, copyBack: null, scalar: BigInt(value) }
-  }
-  if (typeof value === 'bigint') return { data: null, copyBack: null, scalar: value }
-  if (value === undefined) return { data: null, copyBack: null, scalar: 0n }
-  const kind = value === null ? 'null' : value instanceof Uint8Array ? 'a Uint8Array' : `a ${typeof value}`
-  throw new TypeError(`${where} cannot take ${kind}`)
+  view.setUint32(at, value >>> 0, true)
+  if (size === 8) view.setUint32(at + 4, Math.floor(value / TWO_32) >>> 0, true)
 }
 
 /**
  * One syscall as a JS function. With errnoNames, a -errno result throws
  * LinuxError; with null (the raw form), it is returned as it is.
+ *
+ * Per call it allocates nothing but what the values need (a string's bytes, the
+ * list of copies back): the slots are laid out in buffers of the function's own,
+ * used only before its first await, and the block is a reused slab of the arena.
  */
 export function bindSyscall(
   syscall: SyscallInfo, target: SyscallTarget, errnoNames: ReadonlyMap<number, string> | null,
 ): SyscallFn {
-  const blockSize = align8(syscall.args.reduce((n, a) => n + a.size, 0))
-  const signature = `${syscall.name}(${syscall.args.map((a) => a.name).join(', ')})`
+  const args = syscall.args
+  const blockSize = align8(args.reduce((n, a) => n + a.size, 0))
+  const kinds = args.map((a) => a.pointer ? (a.const ? Slot.ConstPointer : Slot.Pointer)
+    : a.type === 'unsigned long' ? Slot.Word : Slot.Scalar)
+  const signature = `${syscall.name}(${args.map((a) => a.name).join(', ')})`
+  const slots = new Uint8Array(Math.max(blockSize, 8))
+  const view = new DataView(slots.buffer)
+  const where = (i: number): string => `${syscall.name}: argument ${args[i]?.name} (${args[i]?.type})`
+
+  /** Per slot, the bytes to copy in, or null when the value goes in the slot itself. */
+  const staged: (Uint8Array | null)[] = args.map(() => null)
+
   const fn = async (...values: SyscallArgValue[]): Promise<number> => {
-    if (values.length > syscall.args.length) {
-      throw new TypeError(`${signature} takes ${syscall.args.length} arguments, not ${values.length}`)
+    if (values.length > args.length) {
+      throw new TypeError(`${signature} takes ${args.length} arguments, not ${values.length}`)
     }
-    const staged = syscall.args.map((arg, i) => ({ arg, ...stage(syscall, arg, values[i]) }))
-    const scratchSize = Math.max(blockSize + staged.reduce((n, s) => n + align8(s.data?.length ?? 0), 0), 8)
-    const block = target.memory.alloc(scratchSize, 8)
-    if (block === 0) throw new RangeError(`${syscall.name}: no memory for ${scratchSize} bytes of arguments`)
+    target.check()
+    let dataSize = 0
+    for (let i = 0; i < args.length; i++) {
+      const value = values[i]
+      const kind = kinds[i]
+      const data = kind === Slot.Scalar ? null : value instanceof Uint8Array ? value
+        : typeof value === 'string' && kind !== Slot.Word ? encoder.encode(`${value}\0`) : null
+      staged[i] = data
+      if (data !== null) dataSize += align8(data.length)
+    }
+    const block = target.memory.alloc(blockSize + dataSize, 8)
+    if (block === 0) throw new RangeError(`${syscall.name}: no memory for ${blockSize + dataSize} bytes of arguments`)
+    let copies: { at: number, into: Uint8Array }[] | null = null
     try {
-      // The block: slots first, then the data they point to. Only the slots are laid
-      // out here; each buffer goes straight from the caller's bytes into guest memory.
-      const slots = new Uint8Array(Math.max(blockSize, 8))
-      const view = new DataView(slots.buffer)
       let slot = 0
-      let data = blockSize
-      const copies: { offset: number, into: Uint8Array }[] = []
-      for (const s of staged) {
-        let value = s.scalar
-        if (s.data !== null) {
-          target.memory.write(block + data, s.data)
-          value = BigInt(block + data)
-          if (s.copyBack !== null) copies.push({ offset: data, into: s.copyBack })
-          data += align8(s.data.length)
+      let at = block + blockSize
+      for (let i = 0; i < args.length; i++) {
+        const value = values[i]
+        const size = args[i]?.size ?? 4
+        const kind = kinds[i]
+        const data = staged[i] ?? null
+        staged[i] = null
+        if (data !== null) {
+          target.memory.write(at, data)
+          setScalar(view, slot, size, at)
+          if (value instanceof Uint8Array && kind !== Slot.ConstPointer) (copies ??= []).push({ at, into: value })
+          at += align8(data.length)
+        } else if (value instanceof KernelBuffer && kind !== Slot.Scalar) {
+          setScalar(view, slot, size, value.addressIn(target.memory, where(i)))
+        } else if (typeof value === 'number') {
+          if (!Number.isInteger(value)) throw new TypeError(`${where(i)} must be an integer, not ${value}`)
+          setScalar(view, slot, size, value)
+        } else if (typeof value === 'bigint') {
+          setScalar(view, slot, size, value)
+        } else if (value === undefined || (value === null && kind !== Slot.Scalar && kind !== Slot.Word)) {
+          setScalar(view, slot, size, 0)
+        } else {
+          const what = value === null ? 'null' : value instanceof Uint8Array ? 'a Uint8Array'
+            : value instanceof KernelBuffer ? 'a KernelBuffer' : `a ${typeof value}`
+          throw new TypeError(`${where(i)} cannot take ${what}`)
         }
-        if (s.arg.size === 8) view.setBigUint64(slot, BigInt.asUintN(64, value), true)
-        else view.setUint32(slot, Number(BigInt.asUintN(32, value)), true)
-        slot += s.arg.size
+        slot += size
       }
-      target.memory.write(block, slots)
+      target.memory.write(block, blockSize === slots.length ? slots : slots.subarray(0, blockSize))
       const result = await target.invoke(syscall.nr, block)
-      for (const copy of copies) target.memory.read(block + copy.offset, copy.into)
+      if (copies !== null) for (const copy of copies) target.memory.read(copy.at, copy.into)
       if (errnoNames !== null && result < 0 && result >= -MAX_ERRNO) {
         throw new LinuxError(-result, errnoNames.get(-result) ?? `E${-result}`, syscall.name)
       }

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest'
 import { LinuxError } from '../src/errors.js'
 import type { SyscallArg, SyscallInfo } from '../src/kernel-data.js'
+import { KernelBuffer } from '../src/kernel-buffer.js'
 import { bindSyscalls } from '../src/syscalls.js'
 import { loadFixture } from './support/fixture.js'
 
@@ -25,6 +26,7 @@ async function fakeKernel() {
   const fx = await loadFixture('fake-syscalls')
   const sys = bindSyscalls(TABLE, { ENOENT: 2, EAGAIN: 11, EWOULDBLOCK: 11 }, {
     memory: fx.runtime.userMemory,
+    check: () => undefined,
     invoke: async (nr, args) => Number(await fx.runtime.call('fake_syscall', [nr, args])),
   })
   return { fx, sys }
@@ -77,6 +79,35 @@ describe('k.sys marshalling', () => {
     await using _ = fx
     expect(await sys.wide!(3, (7n << 32n) + 5n, 1)).toBe(7 * 1000 + 5 + 1)
     expect(await sys.wide!(3, 9, 0)).toBe(9)
+    // Numbers take the same two's-complement words as bigints, beyond 32 bits and below 0.
+    expect(await sys.wide!(3, 2 ** 40 + 3, 0)).toBe(256 * 1000 + 3)
+    // (whence lifts the results out of the -errno range.)
+    expect(await sys.wide!(3, -1, 5000)).toBe(-1000 - 1 + 5000)
+    expect(await sys.wide!(3, -1n, 5000)).toBe(-1000 - 1 + 5000)
+    expect(await sys.wide!(3, -(2 ** 32) - 5, 5000)).toBe(-2000 - 5 + 5000)
+    expect(await sys.wide!(3, -(2n ** 32n) - 5n, 5000)).toBe(-2000 - 5 + 5000)
+  })
+
+  it('passes a KernelBuffer by address: the call reads and writes it in place', async () => {
+    const { fx, sys } = await fakeKernel()
+    await using _ = fx
+    const memory = fx.runtime.userMemory
+    const src = new KernelBuffer(memory, memory.alloc(4), 4)
+    const dst = new KernelBuffer(memory, memory.alloc(4096), 4096)
+    src.bytes.set([9, 8, 7, 6])
+    await sys.copy!(src, dst, 4)
+    expect([...dst.bytes.subarray(0, 4)]).toEqual([9, 8, 7, 6])
+    expect(await sys.fill!(dst, 3)).toBe(3)
+    expect([...dst.bytes.subarray(0, 5)]).toEqual([0, 1, 2, 6, 0])
+    // An unsigned long takes it too (ioctl style); a scalar does not.
+    expect(await sys.ioctl_like!(src, 2)).toBe(2)
+    expect([...src.bytes]).toEqual([0, 1, 7, 6])
+    await expect(sys.add!(src, 1)).rejects.toThrow(/add: argument a \(int\) cannot take a KernelBuffer/)
+    dst.free()
+    await expect(sys.fill!(dst, 3)).rejects.toThrow(/KernelBuffer at 0x[0-9a-f]+ has been freed/)
+    const foreign = new KernelBuffer({ ...memory }, src.address, 4)
+    await expect(sys.fill!(foreign, 3)).rejects.toThrow(/belongs to another kernel/)
+    src.free()
   })
 
   it('throws LinuxError with errno, code and syscall on -errno', async () => {

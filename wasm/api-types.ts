@@ -39,7 +39,7 @@ const RESERVED = new Set([
  * `const char *`, or a `char *` the kernel reads as a name (mount's, umount2's,
  * sethostname's: prototypes older than const), a string (copied in,
  * NUL-terminated) or bytes; any other pointer bytes (copied in, and back out
- * unless const) or null; a 64-bit scalar a bigint or number; an `unsigned long`
+ * unless const) or null; every pointer also a KernelBuffer (k.alloc, no copy); a 64-bit scalar a bigint or number; an `unsigned long`
  * that carries a pointer for some commands (ioctl's and fcntl's arg, prctl's and
  * keyctl's argN, ptrace's addr and data) a number or bytes; every other scalar a
  * number. (At runtime every `unsigned long` takes bytes; the type says where it
@@ -47,9 +47,9 @@ const RESERVED = new Set([
  */
 export function argType(arg: SyscallArg): string {
   const text = arg.type === 'const char*' || (arg.type === 'char*' && /name$|^type$/.test(arg.name))
-  if (arg.pointer) return text ? 'string | Uint8Array | null' : 'Uint8Array | null'
+  if (arg.pointer) return text ? 'string | Uint8Array | KernelBuffer | null' : 'Uint8Array | KernelBuffer | null'
   if (arg.size === 8) return 'bigint | number'
-  if (arg.type === 'unsigned long' && /^(arg\d*|addr|data)$/.test(arg.name)) return 'number | Uint8Array'
+  if (arg.type === 'unsigned long' && /^(arg\d*|addr|data)$/.test(arg.name)) return 'number | Uint8Array | KernelBuffer'
   return 'number'
 }
 
@@ -83,6 +83,7 @@ export function generateApiTypes(data: KernelData): string {
     ' * (build/kernel-data.json, measured from its uapi headers, syscall table and host-ops.h).',
     ' * Do not edit and do not commit: the kernel build rewrites it.',
     ' */',
+    "import type { KernelBuffer } from '../kernel-buffer.js'",
     "import type { SyscallFn } from '../syscalls.js'",
     "import type { FieldReader } from '../structs.js'",
     '',

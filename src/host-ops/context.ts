@@ -8,6 +8,7 @@
  * cannot be passed where a Ptr<'char'> is expected.
  */
 import { HostOpMisuseError } from '../errors.js'
+import { MemoryViews } from '../sched/memory-views.js'
 import type { Scheduler } from '../sched/scheduler.js'
 import type { Console } from './console.js'
 
@@ -16,14 +17,14 @@ export type Ptr<CType extends string> = number & { readonly ctype: CType }
 
 export class HostContext {
   #sched: Scheduler | null = null
-  #memory: WebAssembly.Memory | null = null
+  #views: MemoryViews | null = null
   #hostEntry: ((fn: number, arg: number) => unknown) | null = null
 
   constructor(readonly console: Console) {}
 
   bind(sched: Scheduler, memory: WebAssembly.Memory, hostEntry: (fn: number, arg: number) => unknown): void {
     this.#sched = sched
-    this.#memory = memory
+    this.#views = new MemoryViews(memory)
     this.#hostEntry = hostEntry
   }
 
@@ -37,14 +38,18 @@ export class HostContext {
     return this.#hostEntry
   }
 
-  /** A fresh view each call: growing the memory detaches the old buffer. */
+  /** The memory's bytes, valid until it grows: take them again in each op. */
   bytes(): Uint8Array {
-    if (this.#memory === null) throw new Error('host op called before the instance was bound to its host')
-    return new Uint8Array(this.#memory.buffer)
+    return this.#memoryViews().bytes
   }
 
   view(): DataView {
-    return new DataView(this.bytes().buffer)
+    return this.#memoryViews().data
+  }
+
+  #memoryViews(): MemoryViews {
+    if (this.#views === null) throw new Error('host op called before the instance was bound to its host')
+    return this.#views
   }
 
   /** The misuse error for op, naming the running fiber. */

@@ -175,6 +175,7 @@ function heapMemory(sched: Scheduler, memory: WebAssembly.Memory): GuestMemory {
     },
     write: (address, bytes) => new Uint8Array(memory.buffer).set(bytes, address),
     read: (address, into) => into.set(new Uint8Array(memory.buffer, address, into.length)),
+    view: (address, length) => new Uint8Array(memory.buffer, address, length),
   }
 }
 
@@ -272,8 +273,16 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
       if (fiber === null) return null
       return {
         fiber,
-        async call(exportName, args = []) {
-          return runtimeSched.callOn(fiber, { fn: exported(exportName), args })
+        // Not async: the call may settle at once (the fast path), and idle says so.
+        call(exportName, args = []) {
+          try {
+            return runtimeSched.callOn(fiber, { fn: exported(exportName), args })
+          } catch (error) {
+            return Promise.reject(error)
+          }
+        },
+        get idle() {
+          return fiber.state === 'idle'
         },
         retire: () => runtimeSched.retire(fiber),
       }

@@ -23,7 +23,10 @@ export interface CallOptions {
 
 /** A thread that runs one export after another, keeping its identity and TLS. */
 export interface RuntimeWorker<Export extends string = string> {
+  /** Run an export on the thread; when the CPU is free it runs at once, on the caller's stack. */
   call(exportName: Export, args?: readonly number[]): Promise<unknown>
+  /** Between calls: a call that did not block has already settled when call() returns. */
+  readonly idle: boolean
   /** End the thread: its TLS destructors run in it, then it exits. */
   retire(): Promise<void>
 }
@@ -31,7 +34,8 @@ export interface RuntimeWorker<Export extends string = string> {
 /**
  * Guest memory the kernel may read and write on a caller's behalf (syscall
  * arguments and buffers). Addresses are wasm addresses; copies go through here,
- * so callers never hold a view of the wasm memory (which may grow and move).
+ * and views are lent only for the moment, so callers never keep a view of the
+ * wasm memory (which may grow and move).
  */
 export interface GuestMemory {
   /** size bytes aligned to align (a power of two), or 0 when out of memory. */
@@ -42,6 +46,8 @@ export interface GuestMemory {
   write(address: number, bytes: Uint8Array): void
   /** Copy into.length bytes out from address. */
   read(address: number, into: Uint8Array): void
+  /** A view of length bytes at address; valid until the memory grows, so taken afresh after any await. */
+  view(address: number, length: number): Uint8Array
 }
 
 export interface HeapStats {

@@ -7,20 +7,27 @@
  * address a caller passes can reach kernel data or make the kernel trap.
  *
  * UserArena reserves the region from the scheduler's heap once and hands out
- * blocks of it (a FreeList, as the heap's).
+ * blocks of it (a FreeList, as the heap's). Most syscalls need only a few dozen
+ * bytes, so blocks of up to SLAB bytes are slabs kept for reuse: a freed slab
+ * goes on a stack and the next small request takes it back, with no search and
+ * no allocation.
  * It never grows: a request that does not fit fails with a RangeError saying
  * whether the arena is too small or only full for now (calls in flight hold it).
  *
- * Limits: O(free ranges) per call, like the heap; the arena's size is fixed when
- * the instance is made.
+ * Limits: O(free ranges) per larger block, like the heap (spare slabs go back to
+ * the free list when a larger block does not fit otherwise); the arena's size is
+ * fixed when the instance is made.
  */
 import { UklklError } from '../errors.js'
 import type { HostContext, Ptr } from './context.js'
 import type { GuestMemory } from './runtime.js'
 import { FreeList, alignUp } from '../sched/free-list.js'
+import { MemoryViews } from '../sched/memory-views.js'
 
 const PAGE = 4096
 const MIN_ALIGN = 8
+/** The size of a reusable small block: an argument block with a path or a small struct. */
+const SLAB = 256
 
 /** What the arena is reserved from: the scheduler's heap. */
 export interface ArenaSource {
@@ -29,8 +36,11 @@ export interface ArenaSource {
 
 /** The arena, as the guest memory syscall arguments are staged in. */
 export class UserArena implements GuestMemory {
-  readonly #memory: WebAssembly.Memory
   readonly #blocks = new FreeList(MIN_ALIGN)
+  /** Slabs not in use, and those in use. */
+  readonly #spareSlabs: number[] = []
+  readonly #liveSlabs = new Set<number>()
+  readonly #views: MemoryViews
 
   /**
    * Reserve size bytes (rounded up to whole pages) of memory from source; null
@@ -44,8 +54,8 @@ export class UserArena implements GuestMemory {
   }
 
   private constructor(memory: WebAssembly.Memory, readonly start: number, readonly size: number) {
-    this.#memory = memory
     this.#blocks.add(start, size)
+    this.#views = new MemoryViews(memory)
   }
 
   get end(): number {
@@ -54,11 +64,25 @@ export class UserArena implements GuestMemory {
 
   /** size bytes aligned to align (a power of two); throws RangeError when they do not fit. */
   alloc(size: number, align = MIN_ALIGN): number {
+    if (size <= SLAB && align <= MIN_ALIGN) {
+      const slab = this.#spareSlabs.pop() ?? this.#take(SLAB, MIN_ALIGN)
+      this.#liveSlabs.add(slab)
+      return slab
+    }
+    return this.#take(size, align)
+  }
+
+  #take(size: number, align: number): number {
     if (this.#blocks.roundSize(size) > this.size) {
       throw new RangeError(`syscall arguments of ${size} bytes do not fit in the ${this.size}-byte user arena `
         + '(KernelOptions.userMemoryMiB sets its size)')
     }
-    const block = this.#blocks.take(size, align)
+    let block = this.#blocks.take(size, align)
+    if (block === 0 && this.#spareSlabs.length > 0) {
+      // Spare slabs may be what is in the way: they go back to the free list, to coalesce.
+      for (const slab of this.#spareSlabs.splice(0)) this.#blocks.release(slab)
+      block = this.#blocks.take(size, align)
+    }
     if (block !== 0) return block
     throw new RangeError(`syscall arguments of ${size} bytes do not fit in the user arena now: calls in flight `
       + `hold ${this.#blocks.usedBytes} of its ${this.size} bytes (KernelOptions.userMemoryMiB sets its size)`)
@@ -66,7 +90,12 @@ export class UserArena implements GuestMemory {
 
   /** Free a block from alloc. */
   free(addr: number): void {
-    if (this.#blocks.release(addr) < 0) {
+    if (this.#liveSlabs.delete(addr)) {
+      this.#spareSlabs.push(addr)
+      return
+    }
+    // A spare slab is a live block to the free list, but not to the caller.
+    if (this.#spareSlabs.includes(addr) || this.#blocks.release(addr) < 0) {
       throw new UklklError(`free of 0x${addr.toString(16)}: not a live block of the user arena`)
     }
   }
@@ -74,18 +103,27 @@ export class UserArena implements GuestMemory {
   /** Copy bytes in at address, which must lie in the arena. */
   write(address: number, bytes: Uint8Array): void {
     this.#checkInside(address, bytes.length)
-    new Uint8Array(this.#memory.buffer).set(bytes, address)
+    this.#views.bytes.set(bytes, address)
   }
 
   /** Copy into.length bytes out from address, which must lie in the arena. */
   read(address: number, into: Uint8Array): void {
     this.#checkInside(address, into.length)
-    into.set(new Uint8Array(this.#memory.buffer, address, into.length))
+    into.set(this.#views.bytes.subarray(address, address + into.length))
   }
 
-  get stats(): { usedBytes: number, liveBlocks: number, size: number } {
-    return { usedBytes: this.#blocks.usedBytes, liveBlocks: this.#blocks.liveBlocks, size: this.size }
+  /** A view of length bytes at address, in the arena; valid until the memory grows. */
+  view(address: number, length: number): Uint8Array {
+    this.#checkInside(address, length)
+    return this.#views.bytes.subarray(address, address + length)
   }
+
+  /** Bytes in live blocks (a slab counts whole), and the number of live blocks. */
+  get stats(): { usedBytes: number, liveBlocks: number, size: number } {
+    const spare = this.#spareSlabs.length
+    return { usedBytes: this.#blocks.usedBytes - spare * SLAB, liveBlocks: this.#blocks.liveBlocks - spare, size: this.size }
+  }
+
 
   #checkInside(address: number, length: number): void {
     if (address < this.start || address + length > this.end) {

@@ -6,7 +6,9 @@
  * fiber exits. A worker is a thread that runs one root after another (callOn),
  * keeping its identity and TLS in between, like a host thread making one
  * syscall after another: between calls it is idle, and retiring it runs its
- * TLS destructors in it before it exits.
+ * TLS destructors in it before it exits. A worker's call made while the CPU is
+ * free runs at once, on the caller's stack (the syscall fast path): one that
+ * does not block has settled when callOn returns.
  *
  * Every promise here settles: with the root's result, with an error when the
  * fiber's call ends without one (thread_exit in a worker), or, through
@@ -25,6 +27,8 @@ export interface CallHooks {
   create(options: SpawnOptions): Fiber | null
   /** Put fiber in the run queue and get the scheduler going. */
   makeRunnable(fiber: Fiber): void
+  /** The same for a worker's call, which may run at once, on the caller's stack. */
+  dispatchCall(fiber: Fiber): void
   /** Go on with fiber's exit: true when a TLS destructor is to run in it first. */
   startExit(fiber: Fiber): boolean
 }
@@ -87,7 +91,7 @@ export class Calls {
     worker.sp = worker.stackTop
     return new Promise((resolve, reject) => {
       this.#pending.set(worker, { resolve, reject })
-      this.#hooks.makeRunnable(worker)
+      this.#hooks.dispatchCall(worker)
     })
   }
 

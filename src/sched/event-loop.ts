@@ -3,14 +3,18 @@
  * event-loop.ts - how the scheduler shares the JS thread: the run loop, timers,
  * idling, and the deadlock detector.
  *
- * kick() starts the run loop in a microtask. The loop fires due timers and runs
- * fibers, highest priority first, for at most one host slice; then it lets the
- * event loop's timers and I/O run (setImmediate) and carries on. With nothing
- * runnable it idles: a Node timer wakes it at the next timer's deadline, and
- * wake-ups (a call, a timer armed) kick it again.
+ * kick() starts the run loop in a microtask; runNow() runs it on the caller's
+ * stack, for a JS call made while no loop of any runtime in the process is
+ * running. The loop fires due timers and runs fibers, highest priority first,
+ * for at most one host slice; then it lets the event loop's timers and I/O run
+ * (setImmediate) and carries on. With nothing runnable it idles: a Node timer
+ * wakes it at the next timer's deadline, and wake-ups (a call, a timer armed)
+ * kick it again.
  *
  * Deadlock: idle, no timer armed, no host I/O in flight, yet JS callers wait for
- * fibers. Nothing can ever wake those fibers (only fibers, timers and the
+ * fibers - and still so once the JS that was running has finished (a
+ * setImmediate later: a call that blocks may be answered by the caller's next
+ * one). Nothing can then wake those fibers (only fibers, timers and the
  * completion of host I/O wake fibers), so the runtime fails with a DeadlockError
  * listing each blocked fiber and what it waits on - unless the owner is stopping
  * the runtime, whose close() will reject those callers.
@@ -39,6 +43,9 @@ export interface EventLoopHooks {
   blocked(): BlockedFiber[]
 }
 
+/** Loops of any runtime in this process now on the JS stack: runNow() nests in none. */
+let loopsRunning = 0
+
 export class EventLoop {
   readonly #policy: RunPolicy
   readonly #hooks: EventLoopHooks
@@ -46,6 +53,9 @@ export class EventLoop {
   #running = false
   #kickQueued = false
   #wakeTimer: ReturnType<typeof setTimeout> | null = null
+  /** When the armed wake timer is due (the scheduler's clock). */
+  #wakeAt = 0
+  #deadlockCheck: ReturnType<typeof setImmediate> | null = null
 
   constructor(policy: RunPolicy, hooks: EventLoopHooks) {
     this.#policy = policy
@@ -61,6 +71,18 @@ export class EventLoop {
       this.#kickQueued = false
       this.#run()
     })
+  }
+
+  /**
+   * Run the loop now, on the caller's stack, when the caller is plain JS: no loop
+   * (of this runtime or another) is running. Otherwise the same as kick().
+   */
+  runNow(): void {
+    if (loopsRunning > 0 || this.#hooks.failed()) {
+      this.kick()
+      return
+    }
+    this.#run()
   }
 
   /** Arm a one-shot timer; fire runs in the loop (JS), not in a fiber. */
@@ -81,6 +103,8 @@ export class EventLoop {
   /** Stop waking up: the runtime has failed. */
   stop(): void {
     this.#clearWakeTimer()
+    if (this.#deadlockCheck !== null) clearImmediate(this.#deadlockCheck)
+    this.#deadlockCheck = null
   }
 
   /** Forget every armed timer: the runtime is closed. */
@@ -91,6 +115,7 @@ export class EventLoop {
   #run(): void {
     if (this.#running || this.#hooks.failed()) return
     this.#running = true
+    loopsRunning++
     this.#policy.startSlice(this.#hooks.now())
     try {
       for (;;) {
@@ -110,22 +135,41 @@ export class EventLoop {
       this.#hooks.fail(error instanceof Error ? error : new UklklError('the scheduler caught a non-Error', { cause: error }))
     } finally {
       this.#running = false
+      loopsRunning--
     }
   }
 
   #idle(): void {
     const next = this.#timers.nextDeadline()
     if (next !== undefined) {
-      this.#wakeTimer = setTimeout(() => {
-        this.#wakeTimer = null
-        this.#run()
-      }, Math.max(0, next - this.#hooks.now()))
+      // The same deadline as the armed wake-up (calls on the fast path come and go between two ticks): keep it.
+      if (this.#wakeTimer === null || this.#wakeAt !== next) {
+        this.#clearWakeTimer()
+        this.#wakeAt = next
+        this.#wakeTimer = setTimeout(() => {
+          this.#wakeTimer = null
+          this.#run()
+        }, Math.max(0, next - this.#hooks.now()))
+      }
       // Only callers waiting on us keep the process alive; an idle kernel does not.
       if (this.#hooks.callersWaiting() === 0) this.#wakeTimer.unref()
+      else this.#wakeTimer.ref()
       return
     }
-    if (this.#hooks.callersWaiting() === 0 || this.#hooks.stopping() || this.#hooks.externalWaits() > 0) return
-    this.#hooks.fail(new DeadlockError(this.#hooks.blocked()))
+    this.#clearWakeTimer()
+    if (!this.#stuck() || this.#deadlockCheck !== null) return
+    this.#deadlockCheck = setImmediate(() => {
+      this.#deadlockCheck = null
+      if (!this.#running && this.#policy.runnable === 0 && this.#timers.nextDeadline() === undefined && this.#stuck()) {
+        this.#hooks.fail(new DeadlockError(this.#hooks.blocked()))
+      }
+    })
+  }
+
+  /** Callers wait, and no host I/O in flight can wake their fibers. */
+  #stuck(): boolean {
+    return this.#hooks.callersWaiting() > 0 && !this.#hooks.stopping() && this.#hooks.externalWaits() === 0
+      && !this.#hooks.failed()
   }
 
   #clearWakeTimer(): void {

@@ -92,6 +92,7 @@ export class Scheduler {
       failure: () => this.failure,
       create: (spawn) => this.#lifecycle.create(spawn),
       makeRunnable: (fiber) => this.#makeRunnable(fiber),
+      dispatchCall: (fiber) => this.#dispatchCall(fiber),
       startExit: (fiber) => this.#lifecycle.startExit(fiber),
     })
     this.#events = new EventLoop(this.#policy, {
@@ -314,6 +315,17 @@ export class Scheduler {
   #makeRunnable(fiber: Fiber): void {
     this.#policy.admit(fiber)
     this.#events.kick()
+  }
+
+  /**
+   * A JS call's fiber: when the CPU is free (nothing else runnable) it runs now, on
+   * the caller's stack, and a call that does not block has settled on return;
+   * otherwise it waits its turn in the loop.
+   */
+  #dispatchCall(fiber: Fiber): void {
+    this.#policy.admit(fiber)
+    if (this.#policy.runnable === 1) this.#events.runNow()
+    else this.#events.kick()
   }
 
   #wake(fiber: Fiber, value: number): void {

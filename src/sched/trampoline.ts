@@ -27,6 +27,7 @@ import { AsyncifyOverflowError, FiberTrapError, StackOverflowError, UklklError }
 import { type Asyncify, AsyncifyState } from './asyncify.js'
 import type { AfterUnwind, Fiber } from './fiber.js'
 import { invariant } from './invariant.js'
+import { MemoryViews } from './memory-views.js'
 
 /** Returned by a host op's body to say "the current fiber is to be unwound". */
 export const SUSPEND: unique symbol = Symbol('suspend')
@@ -70,12 +71,14 @@ export class Trampoline {
   /** The most asyncify buffer bytes one unwind used, by fiber name (exited fibers included). */
   readonly bufferHighWater = new Map<string, number>()
   readonly #machine: FiberMachine
+  readonly #views: MemoryViews
   readonly #fuel: number
   #current: Fiber | null = null
   #nextJumpSerial = 1
 
   constructor(machine: FiberMachine, fuel: number) {
     this.#machine = machine
+    this.#views = new MemoryViews(machine.memory)
     this.#fuel = fuel
   }
 
@@ -87,7 +90,7 @@ export class Trampoline {
 
   /** Write the canary at the bottom of a new fiber's stack. */
   armStackCanary(fiber: Fiber): void {
-    new DataView(this.#machine.memory.buffer).setUint32(fiber.stackBase, STACK_CANARY, true)
+    this.#views.data.setUint32(fiber.stackBase, STACK_CANARY, true)
   }
 
   refillFuel(): void {
@@ -113,7 +116,7 @@ export class Trampoline {
     const result = body(fiber)
     if (result !== SUSPEND) return result
     invariant(fiber.afterUnwind !== null, fiber, 'a host op says SUSPEND only after suspend() said why')
-    const view = new DataView(this.#machine.memory.buffer)
+    const view = this.#views.data
     view.setUint32(fiber.buffer, fiber.buffer + ASYNCIFY_HEADER, true)
     view.setUint32(fiber.buffer + 4, fiber.buffer + fiber.bufferSize, true)
     asyncify.startUnwind(fiber)
@@ -174,7 +177,7 @@ export class Trampoline {
 
   /** End the unwind that brought fiber back here; returns what it unwound for. */
   #stopUnwind(fiber: Fiber): AfterUnwind {
-    const used = new DataView(this.#machine.memory.buffer).getUint32(fiber.buffer, true) - fiber.buffer
+    const used = this.#views.data.getUint32(fiber.buffer, true) - fiber.buffer
     // Asyncify checks the bound only here, after the unwind has written past it:
     // the memory behind the buffer is lost, so the runtime must stop now.
     if (used > fiber.bufferSize) throw new AsyncifyOverflowError(fiber.toString(), fiber.bufferSize)
@@ -190,8 +193,8 @@ export class Trampoline {
 
   /** setjmp: keep the used part of the buffer and the stack pointer; setjmp then returns 0. */
   #saveJumpPoint(fiber: Fiber, serial: number): void {
-    const end = new DataView(this.#machine.memory.buffer).getUint32(fiber.buffer, true)
-    const data = new Uint8Array(this.#machine.memory.buffer, fiber.buffer, end - fiber.buffer).slice()
+    const end = this.#views.data.getUint32(fiber.buffer, true)
+    const data = this.#views.bytes.slice(fiber.buffer, end)
     fiber.jumpPoints.set(serial, { sp: fiber.sp, data })
     fiber.wakeValue = 0
   }
@@ -200,13 +203,13 @@ export class Trampoline {
   #restoreJumpPoint(fiber: Fiber, jump: LongJump): void {
     const point = fiber.jumpPoints.get(jump.serial)
     invariant(point !== undefined, fiber, 'a longjmp goes to a jump point its fiber saved')
-    new Uint8Array(this.#machine.memory.buffer).set(point.data, fiber.buffer)
+    this.#views.bytes.set(point.data, fiber.buffer)
     fiber.sp = point.sp
     fiber.wakeValue = jump.value
   }
 
   #stackIntact(fiber: Fiber): boolean {
-    return new DataView(this.#machine.memory.buffer).getUint32(fiber.stackBase, true) === STACK_CANARY
+    return this.#views.data.getUint32(fiber.stackBase, true) === STACK_CANARY
   }
 
   #checkStack(fiber: Fiber): void {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The public API: k.sys for the whole table, LinuxError, the raw form, structs and
 // constants, images checked against the generated types, isolation, halt.
+import { randomBytes } from 'node:crypto'
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -112,6 +113,51 @@ describe('the public API', () => {
     expect(await k.halt()).toBe(0)
     await expect(k.sys.getpid()).rejects.toBeInstanceOf(KernelStoppedError)
     await expect(k.halt()).rejects.toBeInstanceOf(KernelStoppedError)
+  })
+
+  it('a process that exits inside a syscall: the call returns 0, the process is gone, the thread goes on as a new task', async () => {
+    await using k = await startKernel()
+    await using t = await k.thread({ newThreadGroup: true })
+    const pid = await t.sys.getpid()
+    expect(pid).toBeGreaterThan(1)
+    expect(await k.sys.kill(pid, 0)).toBe(0)
+    // exit_group never returns in Linux; here the host call it ended returns 0.
+    expect(await t.sys.exit_group(7)).toBe(0)
+    // Gone, not a zombie (pid 1 ignores SIGCHLD, so its children are reaped at once).
+    await expect(k.sys.kill(pid, 0)).rejects.toMatchObject({ code: 'ESRCH' })
+    await expect(k.fs.stat(`/proc/${pid}`)).rejects.toMatchObject({ code: 'ENOENT' })
+    // Its next syscall clones a new task: a thread of pid 1, as any host thread's first.
+    expect(await t.sys.getpid()).toBe(1)
+    expect(await t.sys.gettid()).not.toBe(pid)
+  })
+
+  it('k.alloc: syscalls read and write a KernelBuffer in place, and it stays usable when the memory grows', async () => {
+    await using k = await startKernel()
+    const { AT_FDCWD, O_CREAT, O_RDWR } = k.constants
+    const data = randomBytes(8192)
+    using out = k.alloc(data.length)
+    expect([...out.bytes.subarray(0, 16)]).toEqual(new Array(16).fill(0))
+    out.bytes.set(data)
+    const fd = await k.sys.openat(AT_FDCWD, '/in-place', O_CREAT! | O_RDWR!, 0o644)
+    expect(await k.sys.pwrite64(fd, out, data.length, 0)).toBe(data.length)
+    // Threads take their stacks from the heap, which grows: every view of the old memory is detached.
+    const before = k.stats().heap.memoryBytes
+    const view = out.bytes
+    const threads = await Promise.all(Array.from({ length: 100 }, () => k.thread()))
+    expect(k.stats().heap.memoryBytes).toBeGreaterThan(before)
+    expect(view.byteLength).toBe(0)
+    using back = k.alloc(data.length)
+    expect(await k.sys.pread64(fd, back, data.length, 0)).toBe(data.length)
+    expect(Buffer.from(back.bytes).equals(data)).toBe(true)
+    expect(Buffer.from(out.bytes).equals(data)).toBe(true)
+    // And through a plain Uint8Array, copied out as before.
+    const copy = new Uint8Array(data.length)
+    expect(await k.sys.pread64(fd, copy, data.length, 0)).toBe(data.length)
+    expect(Buffer.from(copy).equals(data)).toBe(true)
+    await Promise.all(threads.map((t) => t.exit()))
+    back.free()
+    await expect(k.sys.pread64(fd, back, 1, 0)).rejects.toThrow(/has been freed/)
+    await k.sys.close(fd)
   })
 
   it('syscalls in flight at once: a blocking read resolves when another call writes', async () => {

@@ -39,7 +39,7 @@ describe('halt', () => {
       call: () => never,
       createWorker: () => null,
       plugDevice: () => never,
-      userMemory: { alloc: () => 0, free: () => undefined, write: () => undefined, read: () => undefined },
+      userMemory: { alloc: () => 0, free: () => undefined, write: () => undefined, read: () => undefined, view: () => new Uint8Array(0) },
       console: { text: () => '', tail: () => '' },
       stats: () => ({
         liveFibers: 0, heap: { usedBytes: 0, peakBytes: 0, liveBlocks: 0, memoryBytes: 0 }, bufferHighWater: new Map(), userMemory: null,

@@ -52,6 +52,18 @@ describe('failures become typed errors', () => {
     expect(fx.runtime.sched.heap.stats.liveBlocks, 'stacks or buffers left after close').toBe(0)
   }, FAILURE_BUDGET_MS)
 
+  it('a call that blocks at once, on the caller\'s stack, is answered by the caller\'s next call, not called a deadlock', async () => {
+    await using fx = await loadFixture('failures')
+    const [waiter, opener] = [fx.runtime.createWorker({ name: 'waiter' })!, fx.runtime.createWorker({ name: 'opener' })!]
+    const waiting = waiter.call('wait_gate')
+    // It ran and blocked: nothing can wake it but JS, which has not had its say yet.
+    expect(waiter.idle).toBe(false)
+    expect(await opener.call('open_gate')).toBe(0)
+    expect(await waiting).toBe(7)
+    // Left blocked with no other caller to come, it is a deadlock (once the JS running has finished).
+    await expect(waiter.call('wait_gate')).rejects.toBeInstanceOf(DeadlockError)
+  }, FAILURE_BUDGET_MS)
+
   it('host I/O in flight is something to wait for, not a deadlock; once it ends with nothing woken, it is', async () => {
     await using fx = await loadFixture('failures')
     const endIo = fx.runtime.sched.beginExternalWait()
@@ -178,12 +190,16 @@ describe('scheduler invariants', () => {
     await using fx = await loadFixture('threads')
     const worker = fx.runtime.createWorker({ name: 'busy' })
     if (worker === null) throw new Error('no memory for a worker')
+    // A fiber already waits for the CPU, so the first call waits its turn instead of
+    // running at once: the worker is busy (ready) when the second call comes.
+    const queued = fx.run('count_calls')
     const first = worker.call('count_calls')
     const error = await rejection(worker.call('count_calls'))
     expect(error).toBeInstanceOf(SchedulerInvariantError)
     expect(error).toMatchObject({ fiber: 'busy#1' })
     expect((error as Error).message).toMatch(/a call on a worker needs the fiber idle, but it is ready/)
     expect(await first).toBe(1)
+    expect(await queued).toBe(1)
   }, FAILURE_BUDGET_MS)
 
   it('a host op called outside any fiber fails with SchedulerInvariantError', async () => {

@@ -36,6 +36,20 @@ describe('threads', () => {
     expect(fx.runtime.sched.liveFibers).toBe(0)
   }, BUDGET_MS)
 
+  it('a worker\'s call made while the CPU is free has run when call() returns; with a fiber waiting for the CPU, it waits its turn', async () => {
+    await using fx = await loadFixture('threads')
+    const worker = fx.runtime.createWorker({ name: 'fast' })!
+    const first = worker.call('count_calls')
+    expect(worker.idle, 'the call ran on the caller\'s stack').toBe(true)
+    expect(await first).toBe(1)
+    const queued = fx.run('count_calls')
+    const second = worker.call('count_calls')
+    expect(worker.idle).toBe(false)
+    expect(await second).toBe(2)
+    expect(await queued).toBe(1)
+    await worker.retire()
+  }, BUDGET_MS)
+
   it('thread_return ends a worker\'s call from deep frames with its value; the worker and its TLS go on', async () => {
     await using fx = await loadFixture('threads')
     const worker = fx.runtime.createWorker({ name: 'returner' })!

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: MIT
+/**
+ * memory-views.ts - views of a wasm memory, made again only when the memory has
+ * grown: growth replaces memory.buffer and detaches every view of the old one.
+ * Host ops and the trampoline read and write the memory on every call; one pair
+ * of views saves them an allocation each time.
+ *
+ * Limits: a view taken from here is valid until the memory next grows (any heap
+ * allocation may grow it), so take it again rather than keep it.
+ */
+export class MemoryViews {
+  readonly #memory: WebAssembly.Memory
+  #buffer: ArrayBuffer
+  #bytes: Uint8Array
+  #data: DataView
+
+  constructor(memory: WebAssembly.Memory) {
+    this.#memory = memory
+    this.#buffer = memory.buffer
+    this.#bytes = new Uint8Array(this.#buffer)
+    this.#data = new DataView(this.#buffer)
+  }
+
+  /** The whole memory as bytes. */
+  get bytes(): Uint8Array {
+    if (this.#memory.buffer !== this.#buffer) this.#refresh()
+    return this.#bytes
+  }
+
+  /** The whole memory as a DataView. */
+  get data(): DataView {
+    if (this.#memory.buffer !== this.#buffer) this.#refresh()
+    return this.#data
+  }
+
+  #refresh(): void {
+    this.#buffer = this.#memory.buffer
+    this.#bytes = new Uint8Array(this.#buffer)
+    this.#data = new DataView(this.#buffer)
+  }
+}
