@@ -39,4 +39,5 @@ export {
   PanicError, RuntimeFailedError, SchedulerInvariantError, SoftLockupError, StackOverflowError, UklklError, VirtioError,
   WasiModuleError, WasiTrapError, type KernelTask,
 } from './errors.js'
-export type { RunWasiOptions, WasiInput, WasiOutput, WasiProgram } from './wasi/run.js'
+export { type RunWasiOptions, type WasiFd, type WasiInput, type WasiOutput, type WasiProgram, type WasiSocket, kernelPipe } from './wasi/run.js'
+export type { Glue, GlueWasi } from './wasi/worker.js'

@@ -9,7 +9,7 @@
  *   uklkl ls [-l] [-a] IMG[:/PATH]...   list paths inside an image
  *   uklkl cat IMG:/FILE...              a file's bytes to stdout
  *   uklkl tar IMG[:/PATH] > out.tar     a tar stream of a tree inside an image
- *   uklkl run [--disk IMG[:/MNT]] [--dir PATH] PROG.wasm [-- ARGS]
+ *   uklkl run [--disk IMG[:/MNT]] [--dir PATH] [--tcplisten HOST:PORT] [--forward HOSTPORT[:PORT]] [--glue FILE] PROG.wasm [-- ARGS]
  *                                       run a WASI program as a kernel process; exit with its code (run.ts)
  *
  * The image tools take --fstype T, --partition N and --read-only, and exit as

@@ -501,6 +501,8 @@ export class WasiProcess {
     const count = call.data.length / SUBSCRIPTION_SIZE
     if (count === 0) throw new WasiFailure(WASI_ERRNO.EINVAL)
     const subs = new DataView(call.data.buffer, call.data.byteOffset, call.data.length)
+    // The events are written over the subscriptions (one shared data area): keep each one's userdata first.
+    const userdata = Array.from({ length: count }, (_, i) => subs.getBigUint64(i * SUBSCRIPTION_SIZE, true))
     const fds: { index: number, fd: number, type: number }[] = []
     const clocks: { index: number, timeout: bigint }[] = []
     for (let i = 0; i < count; i++) {
@@ -534,7 +536,7 @@ export class WasiProcess {
     const event = (index: number, type: number, errno: number, flags: number): void => {
       const at = events++ * EVENT_SIZE
       call.out.fill(0, at, at + EVENT_SIZE)
-      out.setBigUint64(at, subs.getBigUint64(index * SUBSCRIPTION_SIZE, true), true)
+      out.setBigUint64(at, userdata[index] ?? 0n, true)
       out.setUint16(at + 8, errno, true)
       out.setUint8(at + 10, type)
       out.setUint16(at + 24, flags, true)

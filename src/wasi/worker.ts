@@ -17,6 +17,11 @@
  * (a short read, which WASI allows); fd_readdir fills the program's buffer with
  * as many calls as it takes.
  *
+ * A module that is not a plain command runs through glue: a JS module imported
+ * here whose default export instantiates the module itself, with the import
+ * table wrapped in an object shaped like node:wasi's WASI (so that glue written
+ * for node:wasi, such as ruby.wasm's RubyVM.instantiateModule, runs unchanged).
+ *
  * The worker reports how the program ended with one message: exit (code), trap
  * (a WebAssembly trap or a stack overflow in the program) or error (anything else).
  */
@@ -30,6 +35,8 @@ export interface WorkerInput {
   channel: SharedArrayBuffer
   args: readonly string[]
   env: readonly string[]
+  /** The URL of a glue module (RunWasiOptions.glue) that instantiates and drives the module itself. */
+  glue?: string
 }
 
 /** How the program ended, as the worker reports it. */
@@ -365,25 +372,60 @@ export function wasiImports(client: ChannelClient, argv: readonly string[], envi
   return imports
 }
 
+/** What a glue module's default export is handed: node:wasi's WASI, as far as glue code uses it. */
+export interface GlueWasi {
+  readonly wasiImport: Record<WasiFunction, WasiImport>
+  /** Run the command's _start; resolves to its exit code (proc_exit's, or 0), as node:wasi's with returnOnExit. */
+  start(instance: WebAssembly.Instance): number
+  /** Bind the reactor's memory and run its _initialize, if it has one. */
+  initialize(instance: WebAssembly.Instance): void
+}
+
+/** A glue module's default export. */
+export type Glue = (module: WebAssembly.Module, wasi: GlueWasi, args: readonly string[]) => Promise<number | undefined> | number | undefined
+
 /** Run the program of workerData; post its outcome. */
-function main(input: WorkerInput): WorkerOutcome {
+async function main(input: WorkerInput): Promise<WorkerOutcome> {
   let memory: WebAssembly.Memory | null = null
   const getMemory = (): WebAssembly.Memory => {
     if (memory === null) throw new Error('the program called WASI before its memory was exported')
     return memory
   }
+  const bind = (instance: WebAssembly.Instance): void => {
+    const exported = instance.exports.memory
+    if (!(exported instanceof WebAssembly.Memory)) throw new TypeError('the module exports no memory')
+    memory = exported
+  }
   const client = new ChannelClient(input.channel)
   try {
-    const imports = wasiImports(client, input.args, input.env, getMemory)
-    const instance = new WebAssembly.Instance(input.module, { [WASI_MODULE]: imports })
-    const exported = instance.exports.memory
-    const start = instance.exports._start
-    if (!(exported instanceof WebAssembly.Memory) || typeof start !== 'function') {
-      return { kind: 'error', message: 'the module exports no memory or no _start', stack: '' }
+    const wasiImport = wasiImports(client, input.args, input.env, getMemory)
+    const wasi: GlueWasi = {
+      wasiImport,
+      start(instance) {
+        bind(instance)
+        const start = instance.exports._start
+        if (typeof start !== 'function') throw new TypeError('the module exports no _start')
+        try {
+          ;(start as () => void)()
+        } catch (error) {
+          if (error instanceof ProcExit) return error.code
+          throw error
+        }
+        return 0
+      },
+      initialize(instance) {
+        bind(instance)
+        const initialize = instance.exports._initialize
+        if (typeof initialize === 'function') (initialize as () => void)()
+      },
     }
-    memory = exported
-    ;(start as () => void)()
-    return { kind: 'exit', code: 0 }
+    if (input.glue !== undefined) {
+      const glue = (await import(input.glue) as { default?: unknown }).default
+      if (typeof glue !== 'function') return { kind: 'error', message: `the glue ${input.glue} has no default export to call`, stack: '' }
+      const code: unknown = await (glue as Glue)(input.module, wasi, input.args)
+      return { kind: 'exit', code: typeof code === 'number' ? code >>> 0 : 0 }
+    }
+    return { kind: 'exit', code: wasi.start(new WebAssembly.Instance(input.module, { [WASI_MODULE]: wasiImport })) }
   } catch (error) {
     if (error instanceof ProcExit) return { kind: 'exit', code: error.code }
     // A RangeError is the program's own stack overflowing: a trap of the program, like the others.
@@ -394,5 +436,6 @@ function main(input: WorkerInput): WorkerOutcome {
 }
 
 if (parentPort !== null && workerData !== null && typeof workerData === 'object' && 'channel' in workerData) {
-  parentPort.postMessage(main(workerData as WorkerInput))
+  const port = parentPort
+  void main(workerData as WorkerInput).then((outcome) => port.postMessage(outcome))
 }

@@ -13,6 +13,7 @@ import { WASI } from 'node:wasi'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Kernel, startKernel } from '../../src/index.js'
 import { WasiModuleError, WasiTrapError } from '../../src/errors.js'
+import { snapshot } from '../fixtures/wasi/support.js'
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/wasi/', import.meta.url))
 const PROGRAMS = ['walk', 'writer', 'args', 'badptr'] as const
@@ -101,29 +102,6 @@ async function populate(fs: {
   // Enough entries that a directory takes several fd_readdir calls.
   await fs.mkdir(path.join(data, 'many'))
   for (let i = 0; i < 150; i++) await fs.writeFile(path.join(data, 'many', `entry-with-a-longish-name-${i}`), `${i}`)
-}
-
-type Tree = Record<string, string>
-
-/** Every path under root with what it is: a directory, a symlink's target, a file's bytes. */
-async function snapshot(fs: {
-  readdir(p: string): Promise<string[]>, lstat(p: string): Promise<{ isDirectory(): boolean, isSymbolicLink(): boolean }>,
-  readFile(p: string): Promise<Uint8Array>, readlink(p: string): Promise<string>
-}, root: string): Promise<Tree> {
-  const tree: Tree = {}
-  const walk = async (dir: string): Promise<void> => {
-    for (const name of (await fs.readdir(path.join(root, dir))).sort()) {
-      const rel = path.join(dir, name)
-      const st = await fs.lstat(path.join(root, rel))
-      if (st.isDirectory()) {
-        tree[rel] = 'dir'
-        await walk(rel)
-      } else if (st.isSymbolicLink()) tree[rel] = `-> ${await fs.readlink(path.join(root, rel))}`
-      else tree[rel] = Buffer.from(await fs.readFile(path.join(root, rel))).toString('base64')
-    }
-  }
-  await walk('')
-  return tree
 }
 
 /** A host directory and a kernel directory with the starting tree; resolves with their /data. */
