@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 /**
  * fragments.ts - what each config fragment costs: lkl.wasm bytes and its code
- * section for the default image, with btrfs, with xfs and with both, beside the
- * default, and the boot time of each (instantiate to the first syscall served).
+ * section for the default image, with each fragment of
+ * wasm/arch/wasm/configs/fragments/ alone (btrfs, xfs, ipv6, and those that bring
+ * back what the default image leaves out to stay small) and with btrfs and xfs
+ * together, beside the default, and the boot time of each (instantiate to the
+ * first syscall served).
  *
  * It builds the images the table needs with `npm run build:kernel [-- --with ...]`:
  * cached by input hash, so an image built before (the tests build default and
@@ -13,7 +16,7 @@
  * kernel.ts); compiling a larger module takes longer too, and is not counted.
  */
 import { spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { loadKernelImage, startKernel } from '../src/index.js'
@@ -21,8 +24,10 @@ import { printTable, type Row, writeResults } from './report.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
-/* The table's rows: no fragment (build/), then each fragment alone, then all of them. */
-const COMBINATIONS: readonly (readonly string[])[] = [[], ['btrfs'], ['xfs'], ['btrfs', 'xfs']]
+/* The table's rows: no fragment (build/), then each fragment alone, then the two filesystems together. */
+const FRAGMENTS = readdirSync(path.join(root, 'wasm/arch/wasm/configs/fragments'))
+  .filter((f) => f.endsWith('.config')).map((f) => f.slice(0, -'.config'.length)).sort()
+const COMBINATIONS: readonly (readonly string[])[] = [[], ...FRAGMENTS.map((f) => [f]), ['btrfs', 'xfs']]
 const BOOTS = 5
 
 /** The folder build:kernel publishes an image with these fragments to (wasm/build.ts, outputDir). */

@@ -7,7 +7,10 @@
  * checkers (`btrfs check --readonly`, `xfs_repair -n`) call it clean and their own
  * reader (`btrfs restore`) - or, for xfs, which has no such reader, a second boot on
  * a read-only disk - gives back exactly what was written. The expected trees are
- * made with node:fs on the host: the same writes, applied to a copy.
+ * made with node:fs on the host: the same writes, applied to a copy. And IPv6, which
+ * the default image leaves out: there socket(AF_INET6) is EAFNOSUPPORT; the ipv6
+ * image (build/with-ipv6/) echoes TCP over ::1 and connects two kernels on a
+ * netSwitch by their fd00:: addresses once duplicate address detection is done.
  *
  * Limits: mkfs.xfs 6.1 has no --rootdir (only proto files), so the xfs image is
  * filled through the kernel; it needs a 320 MiB image (mkfs.xfs refuses less than
@@ -21,6 +24,7 @@ import { cp, mkdir, mkdtemp, open, readFile, rename, rm, symlink, truncate, unli
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { netSwitch, nic } from '../../src/devices/net/backends.js'
 import {
   type Kernel, type KernelImage, LinuxError, fileDisk, loadKernelImage, memoryDisk, startKernel,
 } from '../../src/index.js'
@@ -28,13 +32,17 @@ import { type Manifest, manifestOf, seededTree, toolEnv } from '../support/image
 
 /* The folder `npm run build:kernel -- --with btrfs,xfs` publishes to (test/support/kernel-image.ts builds it). */
 const IMAGE_DIR = new URL('../../build/with-btrfs-xfs/', import.meta.url)
+/* The same for `--with ipv6`: the default image has no IPv6 (wasm/README, "Size"). */
+const IPV6_DIR = new URL('../../build/with-ipv6/', import.meta.url)
 const MiB = 1024 * 1024
 
 let work: string
 let image: KernelImage
+let ipv6Image: KernelImage
 beforeAll(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'uklkl-fragments-'))
   image = await loadKernelImage(IMAGE_DIR)
+  ipv6Image = await loadKernelImage(IPV6_DIR)
 })
 afterAll(async () => {
   await rm(work, { recursive: true, force: true })
@@ -349,6 +357,92 @@ describe('xfs (fragment xfs)', () => {
       expect(await kernelManifest(k, where, [victim]), 'the other files are intact').toEqual(others)
     } finally {
       await k.halt()
+    }
+  })
+})
+
+/** Everything read from a stream until it ends. */
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const chunk of stream) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks)
+}
+
+/** Wait (at most 5 s) until condition holds. */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 100 && !(await condition()); i++) await new Promise((resolve) => setTimeout(resolve, 50))
+  expect(await condition()).toBe(true)
+}
+
+describe('IPv6 (fragment ipv6)', () => {
+  it('the default image has none: socket(AF_INET6) is EAFNOSUPPORT, AF_INET works', async () => {
+    const k = await startKernel()
+    try {
+      const { AF_INET, AF_INET6, SOCK_STREAM, SOCK_DGRAM } = k.constants
+      for (const type of [SOCK_STREAM, SOCK_DGRAM]) {
+        await expect(k.sys.socket(AF_INET6, type, 0)).rejects.toMatchObject({ code: 'EAFNOSUPPORT', syscall: 'socket' })
+      }
+      await k.sys.close(await k.sys.socket(AF_INET, SOCK_STREAM, 0))
+    } finally {
+      await k.halt()
+    }
+  })
+
+  it('::1 over loopback: 256 KiB through a TCP echo, both ends knowing their IPv6 addresses', async () => {
+    const k = await startKernel({ image: ipv6Image })
+    try {
+      await k.net.up('lo')
+      const seen: { remote: string | undefined, family: string | undefined }[] = []
+      const server = k.net.createServer((socket) => {
+        seen.push({ remote: socket.remoteAddress, family: socket.remoteFamily })
+        socket.pipe(socket)
+      })
+      const { port } = await server.listen({ host: '::1' })
+      const client = k.net.connect({ host: '::1', port })
+      const payload = bytesOf(61, 256 * 1024)
+      client.end(payload)
+      expect(sha256(await readAll(client))).toBe(sha256(payload))
+      expect(seen).toEqual([{ remote: '::1', family: 'IPv6' }])
+      expect({ local: client.localAddress, remote: client.remoteAddress, family: client.remoteFamily })
+        .toEqual({ local: '::1', remote: '::1', family: 'IPv6' })
+      await server.close()
+    } finally {
+      await k.halt()
+    }
+  })
+
+  it('two kernels on a netSwitch: a connection from fd00::1 to fd00::2, its addresses known at connection time', async () => {
+    const sw = netSwitch()
+    const [a, b] = await Promise.all([
+      startKernel({ image: ipv6Image, nics: [nic(sw, { mac: '02:00:00:00:6a:01' })] }),
+      startKernel({ image: ipv6Image, nics: [nic(sw, { mac: '02:00:00:00:6b:01' })] }),
+    ])
+    try {
+      for (const [k, address] of [[a, 'fd00::1/64'], [b, 'fd00::2/64']] as const) {
+        const [eth] = k.net.nics
+        if (eth === undefined) throw new Error('no NIC')
+        await k.net.up(eth)
+        await k.net.addAddress(eth, address)
+        await k.mountFs('proc', { target: '/proc' })
+        // Duplicate address detection: usable once the kernel no longer lists it tentative (IFA_F_TENTATIVE, 0x40).
+        await until(async () => {
+          const line = new TextDecoder().decode(await readKernelFile(k, '/proc/net/if_inet6')).split('\n').find((l) => l.startsWith('fd00'))
+          return line !== undefined && (Number.parseInt(line.split(/\s+/)[4] ?? '0', 16) & 0x40) === 0
+        })
+      }
+      const seen: { remote: string | undefined, family: string | undefined }[] = []
+      const server = b.net.createServer((socket) => {
+        seen.push({ remote: socket.remoteAddress, family: socket.remoteFamily })
+        socket.end('six')
+      })
+      await server.listen({ port: 6000, host: '::' })
+      const client = a.net.connect({ host: 'fd00::2', port: 6000 })
+      expect((await readAll(client)).toString()).toBe('six')
+      expect(seen).toEqual([{ remote: 'fd00::1', family: 'IPv6' }])
+      expect({ local: client.localAddress, remote: client.remoteAddress }).toEqual({ local: 'fd00::1', remote: 'fd00::2' })
+      await server.close()
+    } finally {
+      await Promise.all([a.halt(), b.halt()])
     }
   })
 })

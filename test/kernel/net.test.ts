@@ -406,32 +406,6 @@ describe('between two kernels', () => {
     await server.close()
   })
 
-  it('IPv6: a connection between fd00::1 and fd00::2, its addresses known at connection time', async () => {
-    const [ethA] = a.net.nics
-    const [ethB] = b.net.nics
-    if (ethA === undefined || ethB === undefined) throw new Error('no NIC')
-    await a.net.addAddress(ethA, 'fd00::1/64')
-    await b.net.addAddress(ethB, 'fd00::2/64')
-    // Duplicate address detection: usable once the kernel no longer lists them tentative (IFA_F_TENTATIVE, 0x40).
-    for (const k of [a, b]) {
-      await until(async () => {
-        const line = (await readKernelFile(k, '/proc/net/if_inet6', 'proc', '/proc')).split('\n').find((l) => l.startsWith('fd00'))
-        return line !== undefined && (Number.parseInt(line.split(/\s+/)[4] ?? '0', 16) & 0x40) === 0
-      })
-    }
-    const seen: { remote: string | undefined, family: string | undefined }[] = []
-    const server = b.net.createServer((socket) => {
-      seen.push({ remote: socket.remoteAddress, family: socket.remoteFamily })
-      socket.end('six')
-    })
-    await server.listen({ port: 6000, host: '::' })
-    const client = a.net.connect({ host: 'fd00::2', port: 6000 })
-    expect((await readAll(client)).toString()).toBe('six')
-    expect(seen).toEqual([{ remote: 'fd00::1', family: 'IPv6' }])
-    expect({ local: client.localAddress, remote: client.remoteAddress }).toEqual({ local: 'fd00::1', remote: 'fd00::2' })
-    await server.close()
-  })
-
   it('a port nobody listens on: ECONNREFUSED from the peer kernel', async () => {
     const client = a.net.connect({ host: IP_B, port: 1 })
     const [error] = (await once(client, 'error')) as [LinuxError]
