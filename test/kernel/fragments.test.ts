@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: MIT
 /**
- * fragments.test.ts - the kernel built with the btrfs and xfs config fragments
- * (build/with-btrfs-xfs/, which the kernel project's global setup builds) on images
+ * fragments.test.ts - the kernel built with the btrfs, ipv6 and xfs config fragments
+ * (build/with-btrfs-ipv6-xfs/, which the kernel project's global setup builds) on images
  * that Debian's btrfs-progs and xfsprogs made: each mounts with its type detected,
  * reads back exactly, takes writes through k.sys, and after halt the tools' own
  * checkers (`btrfs check --readonly`, `xfs_repair -n`) call it clean and their own
  * reader (`btrfs restore`) - or, for xfs, which has no such reader, a second boot on
  * a read-only disk - gives back exactly what was written. The expected trees are
  * made with node:fs on the host: the same writes, applied to a copy. And IPv6, which
- * the default image leaves out: there socket(AF_INET6) is EAFNOSUPPORT; the ipv6
- * image (build/with-ipv6/) echoes TCP over ::1 and connects two kernels on a
+ * the default image leaves out: there socket(AF_INET6) is EAFNOSUPPORT; the fragment
+ * image echoes TCP over ::1 and connects two kernels on a
  * netSwitch by their fd00:: addresses once duplicate address detection is done.
  *
  * Limits: mkfs.xfs 6.1 has no --rootdir (only proto files), so the xfs image is
@@ -30,19 +30,15 @@ import {
 } from '../../src/index.js'
 import { type Manifest, manifestOf, seededTree, toolEnv } from '../support/images.js'
 
-/* The folder `npm run build:kernel -- --with btrfs,xfs` publishes to (test/support/kernel-image.ts builds it). */
-const IMAGE_DIR = new URL('../../build/with-btrfs-xfs/', import.meta.url)
-/* The same for `--with ipv6`: the default image has no IPv6 (wasm/README, "Size"). */
-const IPV6_DIR = new URL('../../build/with-ipv6/', import.meta.url)
+/* The folder `npm run build:kernel -- --with btrfs,ipv6,xfs` publishes to (test/support/kernel-image.ts builds it). */
+const IMAGE_DIR = new URL('../../build/with-btrfs-ipv6-xfs/', import.meta.url)
 const MiB = 1024 * 1024
 
 let work: string
 let image: KernelImage
-let ipv6Image: KernelImage
 beforeAll(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'uklkl-fragments-'))
   image = await loadKernelImage(IMAGE_DIR)
-  ipv6Image = await loadKernelImage(IPV6_DIR)
 })
 afterAll(async () => {
   await rm(work, { recursive: true, force: true })
@@ -389,7 +385,7 @@ describe('IPv6 (fragment ipv6)', () => {
   })
 
   it('::1 over loopback: 256 KiB through a TCP echo, both ends knowing their IPv6 addresses', async () => {
-    const k = await startKernel({ image: ipv6Image })
+    const k = await startKernel({ image })
     try {
       await k.net.up('lo')
       const seen: { remote: string | undefined, family: string | undefined }[] = []
@@ -414,8 +410,8 @@ describe('IPv6 (fragment ipv6)', () => {
   it('two kernels on a netSwitch: a connection from fd00::1 to fd00::2, its addresses known at connection time', async () => {
     const sw = netSwitch()
     const [a, b] = await Promise.all([
-      startKernel({ image: ipv6Image, nics: [nic(sw, { mac: '02:00:00:00:6a:01' })] }),
-      startKernel({ image: ipv6Image, nics: [nic(sw, { mac: '02:00:00:00:6b:01' })] }),
+      startKernel({ image, nics: [nic(sw, { mac: '02:00:00:00:6a:01' })] }),
+      startKernel({ image, nics: [nic(sw, { mac: '02:00:00:00:6b:01' })] }),
     ])
     try {
       for (const [k, address] of [[a, 'fd00::1/64'], [b, 'fd00::2/64']] as const) {
