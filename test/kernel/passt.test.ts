@@ -24,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type PasstBackend, passtNic } from '../../src/devices/net/passt.js'
 import { type Kernel, startKernel } from '../../src/index.js'
 import type { DhcpLease } from '../../src/net/index.js'
+import { freePort } from '../support/ports.js'
 
 const sha = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
 
@@ -43,17 +44,6 @@ async function readAll(socket: NodeJS.ReadableStream): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
-/** A host TCP port free right now on 127.0.0.1 (passt binds the forward itself). */
-async function freePort(): Promise<number> {
-  const server = net.createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  server.close()
-  await once(server, 'close')
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return address.port
-}
 
 /** A host UDP port free right now on 127.0.0.1. */
 async function freeUdpPort(): Promise<number> {

@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Kernel, UklklError, startKernel } from '../../src/index.js'
 import { runCommand } from '../../src/cli/run.js'
 import { buildProgram, runKernel } from '../fixtures/wasi/support.js'
+import { freePort } from '../support/ports.js'
 
 const PORT = 8080
 let work = ''
@@ -175,13 +176,3 @@ describe('uklkl run --tcplisten', () => {
   })
 })
 
-/** A TCP port of the host's loopback that nothing listens on now. */
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  server.close()
-  await once(server, 'close')
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return address.port
-}
