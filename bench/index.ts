@@ -3,6 +3,7 @@
  * index.ts - `npm run bench`: every benchmark suite, or the ones named on the
  * command line (e.g. `npm run bench -- runtime`).
  */
+import { coldStartBench } from './cold-start.js'
 import { diskBench, uklklFigures } from './disk.js'
 import { fragmentsBench } from './fragments.js'
 import { kernelBench } from './kernel.js'
@@ -15,6 +16,7 @@ import { wasiBench } from './wasi.js'
 const suites: Record<string, () => Promise<void>> = {
   runtime: runtimeBench,
   kernel: kernelBench,
+  cold: coldStartBench,
   package: packageBench,
   soak: soakBench,
   disk: () => diskBench(uklklFigures),

@@ -5,8 +5,9 @@
  */
 export {
   type HaltOptions, Kernel, type HostSelftest, type KernelImage, type KernelOptions, type KernelStats, type KernelThread, type MountOptions,
-  type RawSyscallArg, type SchedulerTuning, loadKernelImage, startKernel,
+  type LoadImageOptions, type RawSyscallArg, type SchedulerTuning, loadKernelImage, startKernel,
 } from './kernel.js'
+export type { KernelTiering } from './kernel-compile.js'
 export { type BlockBackend, type FileDiskOptions, fileDisk, memoryDisk, overlayDisk } from './devices/block/backends.js'
 export type { BlockStats } from './devices/block/virtio-blk.js'
 export {

@@ -27,6 +27,7 @@ import { MMIO_WINDOW, VirtioMmio } from './devices/virtio/mmio.js'
 import { type DiskMountOptions, KernelDisk, mountDisk, unmount } from './disk.js'
 import { KernelStoppedError, LinuxError, UklklError } from './errors.js'
 import { type KernelFs, kernelFs } from './fs/index.js'
+import { type KernelTiering, compileKernel } from './kernel-compile.js'
 // src/generated/ is written by `npm run build:kernel` from the built kernel: build it first.
 import {
   type Constants, KERNEL_EXPORTS, KERNEL_VERSION, type KernelExport, STRUCT_DECODERS, type StructInit, type StructName,
@@ -160,13 +161,27 @@ function imageFrom(module: WebAssembly.Module, names: FunctionNames | undefined,
   return image
 }
 
+export interface LoadImageOptions {
+  /**
+   * How V8 tiers the kernel's code up (kernel-compile.ts): 'deferred' (the default)
+   * keeps V8's optimizing compiler off the code a boot runs, so a fresh process boots
+   * several times faster; 'v8' leaves V8's own tiering.
+   */
+  tiering?: KernelTiering
+}
+
 /**
- * Load (once per process and folder) the kernel image built into dir (lkl.wasm and
+ * Load (once per process, folder and tiering) the kernel image built into dir (lkl.wasm and
  * kernel-data.json, and lkl.names, the function names the image leaves out of
  * lkl.wasm, for error stacks; an image built before it existed has its names inside).
  */
-export function loadKernelImage(dir: URL = DEFAULT_IMAGE_DIR): Promise<KernelImage> {
-  let image = images.get(dir.href)
+export function loadKernelImage(dir: URL = DEFAULT_IMAGE_DIR, options: LoadImageOptions = {}): Promise<KernelImage> {
+  const tiering = options.tiering ?? 'deferred'
+  if (tiering !== 'deferred' && tiering !== 'v8') {
+    return Promise.reject(new TypeError(`options.tiering must be 'deferred' or 'v8', not ${String(tiering)}`))
+  }
+  const key = `${tiering} ${dir.href}`
+  let image = images.get(key)
   if (image === undefined) {
     image = (async () => {
       const [wasm, data, names] = await Promise.all([
@@ -181,10 +196,10 @@ export function loadKernelImage(dir: URL = DEFAULT_IMAGE_DIR): Promise<KernelIma
           'ships one, so reinstall it; in a checkout, run npm run build:kernel', { cause: error })
       })
       const functionNames = names === undefined ? undefined : new FunctionNames(names)
-      return imageFrom(await WebAssembly.compile(wasm), functionNames, JSON.parse(data) as KernelData, dir.pathname)
+      return imageFrom(await compileKernel(wasm, tiering), functionNames, JSON.parse(data) as KernelData, dir.pathname)
     })()
-    images.set(dir.href, image)
-    image.catch(() => images.delete(dir.href))
+    images.set(key, image)
+    image.catch(() => images.delete(key))
   }
   return image
 }

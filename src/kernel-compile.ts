@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT
+/**
+ * kernel-compile.ts - compiling lkl.wasm so that a fresh process boots quickly:
+ * V8's optimizing tier is deferred until the kernel's code has run well past a boot.
+ *
+ * V8 (Node 20: 11.3) compiles a wasm function with Liftoff, its baseline compiler,
+ * when the function is first called, and queues it for TurboFan once it has spent
+ * its tiering budget (roughly bytes of code executed; 1 800 000 by default). A boot
+ * runs a few loops long enough for that (freeing every page of memory, filling hash
+ * tables): V8 then optimizes, on background threads, functions that hardly run
+ * again, and those threads take the CPU from the boot (measured in
+ * bench/cold-start.ts: the boot of a fresh process 4-6× slower on a loaded two-core
+ * machine). Worse, a script whose event loop has nothing else to wait for resumes
+ * after WebAssembly.compile() from inside Node's DrainTasks, which, when the boot
+ * first yields, waits for every queued TurboFan job before the loop goes on.
+ *
+ * 'deferred' compiles the kernel with a large initial budget: V8 reads the flag when
+ * it creates the module's code (each function's first budget) and again each time a
+ * function asks to tier up (the budgets after that), so the flag is raised for the
+ * compile only and put back at once. No boot spends the first budget; a function
+ * that stays hot afterwards still reaches TurboFan (its first budget gone in about
+ * a second of its own running), and every budget after that is V8's own.
+ *
+ * Limits: V8 flags belong to the whole process. Another module compiled while the
+ * kernel compiles gets the large first budget too, and the value put back is V8's
+ * default unless Node's command line or NODE_OPTIONS set one (a value set at run
+ * time by v8.setFlagsFromString cannot be read back, so it is lost). The default is
+ * known for V8 up to 12.4 (Node 20 and 22, 1 800 000; later V8 changed it); on a
+ * later V8 with no budget on the command line, 'deferred' leaves V8's tiering alone.
+ * Checked on Node 20 only.
+ */
+import v8 from 'node:v8'
+
+/** How V8 tiers the kernel's code up: 'deferred' (the default) or V8's own tiering. */
+export type KernelTiering = 'deferred' | 'v8'
+
+/**
+ * The kernel's first budget under 'deferred': ~220× V8's default. It outlasts the
+ * boot loops of memoryMiB up to 256 (a 32 MiB boot needed ~100 000 000, a 256 MiB
+ * one 400 000 000), and stays far below the flag's int32 limit.
+ */
+export const DEFERRED_TIERING_BUDGET = 400_000_000
+
+/** V8's default --wasm-tiering-budget through V8 12.4. */
+const V8_DEFAULT_TIERING_BUDGET = 1_800_000
+
+const BUDGET_FLAG = /^--wasm[-_]tiering[-_]budget(?:=(.*))?$/
+
+/**
+ * The tiering budget to put back after the compile: the last --wasm-tiering-budget
+ * on the command line (execArgv, then NODE_OPTIONS, which Node reads after it), else
+ * V8's default when it is known for v8Version; null when neither is known.
+ */
+export function tieringBudgetToRestore(execArgv: readonly string[], nodeOptions: string | undefined,
+  v8Version: string): number | null {
+  let found: number | null = null
+  for (const args of [execArgv, (nodeOptions ?? '').split(/\s+/)]) {
+    for (let i = 0; i < args.length; i++) {
+      const match = BUDGET_FLAG.exec(args[i] ?? '')
+      if (match === null) continue
+      // V8 takes both --flag=value and --flag value.
+      const value = Number(match[1] ?? args[++i])
+      if (Number.isInteger(value)) found = value
+    }
+  }
+  if (found !== null) return found
+  const [major = 0, minor = 0] = v8Version.split('.').map(Number)
+  return major < 12 || (major === 12 && minor <= 4) ? V8_DEFAULT_TIERING_BUDGET : null
+}
+
+/** Compiles under way with the large budget: the flag goes back when the last one ends. */
+let raised = 0
+
+/** Compile the kernel's module bytes with the given tiering. */
+export async function compileKernel(bytes: Uint8Array<ArrayBuffer>, tiering: KernelTiering): Promise<WebAssembly.Module> {
+  const restore = tiering === 'deferred'
+    ? tieringBudgetToRestore(process.execArgv, process.env.NODE_OPTIONS, process.versions.v8) : null
+  if (restore === null) return WebAssembly.compile(bytes)
+  if (raised++ === 0) v8.setFlagsFromString(`--wasm-tiering-budget=${DEFERRED_TIERING_BUDGET}`)
+  try {
+    // Until it settles: an asynchronous compile may create the module's code after this call returns.
+    return await WebAssembly.compile(bytes)
+  } finally {
+    if (--raised === 0) v8.setFlagsFromString(`--wasm-tiering-budget=${restore}`)
+  }
+}
