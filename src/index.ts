@@ -5,9 +5,8 @@
  */
 export {
   type HaltOptions, Kernel, type HostSelftest, type KernelImage, type KernelOptions, type KernelStats, type KernelThread, type MountOptions,
-  type LoadImageOptions, type RawSyscallArg, type SchedulerTuning, loadKernelImage, startKernel,
+  type KernelTiering, type LoadImageOptions, type RawSyscallArg, type SchedulerTuning, loadKernelImage, startKernel,
 } from './kernel.js'
-export type { KernelTiering } from './kernel-compile.js'
 export { type BlockBackend, type FileDiskOptions, fileDisk, memoryDisk, overlayDisk } from './devices/block/backends.js'
 export type { BlockStats } from './devices/block/virtio-blk.js'
 export {
@@ -41,4 +40,3 @@ export {
   WasiModuleError, WasiTrapError, type KernelTask,
 } from './errors.js'
 export { type RunWasiOptions, type WasiFd, type WasiInput, type WasiOutput, type WasiProgram, type WasiSocket, kernelPipe } from './wasi/run.js'
-export type { Glue, GlueWasi } from './wasi/worker.js'

@@ -30,9 +30,7 @@
  * Checked on Node 20 only.
  */
 import v8 from 'node:v8'
-
-/** How V8 tiers the kernel's code up: 'deferred' (the default) or V8's own tiering. */
-export type KernelTiering = 'deferred' | 'v8'
+import type { KernelTiering } from './kernel.js'
 
 /**
  * The kernel's first budget under 'deferred': ~220× V8's default. It outlasts the

@@ -27,7 +27,7 @@ import { MMIO_WINDOW, VirtioMmio } from './devices/virtio/mmio.js'
 import { type DiskMountOptions, KernelDisk, mountDisk, unmount } from './disk.js'
 import { KernelStoppedError, LinuxError, UklklError } from './errors.js'
 import { type KernelFs, kernelFs } from './fs/index.js'
-import { type KernelTiering, compileKernel } from './kernel-compile.js'
+import { compileKernel } from './kernel-compile.js'
 // src/generated/ is written by `npm run build:kernel` from the built kernel: build it first.
 import {
   type Constants, KERNEL_EXPORTS, KERNEL_VERSION, type KernelExport, STRUCT_DECODERS, type StructInit, type StructName,
@@ -160,6 +160,9 @@ function imageFrom(module: WebAssembly.Module, names: FunctionNames | undefined,
   imageModules.set(image, { module, names })
   return image
 }
+
+/** How V8 tiers the kernel's code up: 'deferred' (the default) or V8's own tiering. */
+export type KernelTiering = 'deferred' | 'v8'
 
 export interface LoadImageOptions {
   /**

@@ -84,10 +84,9 @@ export async function runCommand(argv: readonly string[], io: RunStreams): Promi
   await using k = await startKernel({ disks: disks.map((d) => fileDisk(d.image)), nics: nic === null ? [] : [nic] })
   if (listens.length > 0) await k.net.up('lo')
   const [eth] = k.net.nics
-  if (nic?.guest != null && eth !== undefined) {
-    await k.net.up(eth)
-    await k.net.addAddress(eth, nic.guest.address)
-  }
+  // Through DHCP, not addAddress: passt learns the kernel's MAC from its first frame, and
+  // forwards nothing to it before (IPv6, when built in, sends such frames on its own).
+  if (nic !== null && eth !== undefined) await k.net.dhcp(eth)
   const preopens: Record<string, string> = {}
   for (const [index, disk] of disks.entries()) {
     const kernelDisk = k.disks[index]
