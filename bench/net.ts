@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /**
- * net.ts - the network bench (issue 10), three sides in one run:
+ * net.ts - the network bench (issues 10 and 11), three sides in one run:
  *   switch    two kernels on a netSwitch (virtio-net, TSO and checksum
  *             offload), client in one, server in the other, via k.net streams
  *   loopback  client and server in one kernel, over 127.0.0.1
@@ -8,6 +8,12 @@
  * Figures: TCP bulk one way (BULK_MIB in 256 KiB writes, until the receiver
  * has all of it: MB/s and Gbit/s; goal for the switch ≥ 1 Gbit/s) and a
  * request/response round trip (1 byte each way, TCP_NODELAY, µs).
+ *
+ * Loopback is also measured without the streams, to tell the kernel's own cost
+ * from the API's: raw k.sys, a writer thread (k.thread()) writing BULK_MIB in
+ * 64 KiB write()s and a reader thread read()ing them, with the bytes in a
+ * KernelBuffer (k.alloc: the kernel copies straight from and into it) or in a
+ * Uint8Array (k.sys copies it in and out on every call).
  *
  * Every figure is the median (with min and max) of RUNS runs after one
  * warm-up, each run on a fresh connection. The bytes are checked once per side
@@ -23,6 +29,7 @@ import { once } from 'node:events'
 import net from 'node:net'
 import type { Duplex } from 'node:stream'
 import { netSwitch, nic } from '../src/devices/net/backends.js'
+import { SOCKADDR_MAX, decodeSockaddr, encodeSockaddr, parseIp } from '../src/net/address.js'
 import { type Kernel, startKernel } from '../src/kernel.js'
 import { printTable, type Row, writeResults } from './report.js'
 
@@ -31,6 +38,8 @@ const MiB = 1024 * 1024
 const BULK_MIB = 64
 const WRITE_SIZE = 256 * 1024
 const PING_PONGS = 2000
+/** Bytes per write() and read() of the raw k.sys rows. */
+const RAW_CHUNK = 64 * 1024
 
 interface Timing {
   median: number
@@ -140,6 +149,87 @@ async function measure(side: Side): Promise<Row & Record<string, number | string
   }
 }
 
+/** The raw k.sys rows: one connection over 127.0.0.1 per run, a writer and a reader thread. */
+async function measureRaw(k: Kernel, kernelBuffers: boolean): Promise<Row> {
+  const { AF_INET, SOCK_STREAM, SHUT_WR } = k.constants
+  const listener = await k.sys.socket(AF_INET, SOCK_STREAM, 0)
+  const any = encodeSockaddr(parseIp('127.0.0.1'), 0)
+  await k.sys.bind(listener, any, any.length)
+  await k.sys.listen(listener, 4)
+  const name = new Uint8Array(SOCKADDR_MAX)
+  const nameLength = new Uint8Array(4)
+  new DataView(nameLength.buffer).setUint32(0, SOCKADDR_MAX, true)
+  await k.sys.getsockname(listener, name, nameLength)
+  const port = decodeSockaddr(name.subarray(0, new DataView(nameLength.buffer).getUint32(0, true)))?.port
+  if (port === undefined) throw new Error('the listener has no port')
+  const total = BULK_MIB * MiB
+  /** One run; with check, what arrived is compared with what was sent (a sha256 each). */
+  const run = async (check: boolean): Promise<number> => {
+    await using writer = await k.thread()
+    await using reader = await k.thread()
+    const client = await writer.sys.socket(AF_INET, SOCK_STREAM, 0)
+    const remote = encodeSockaddr(parseIp('127.0.0.1'), port)
+    await writer.sys.connect(client, remote, remote.length)
+    const server = await reader.sys.accept4(listener, null, null, 0)
+    using wk = kernelBuffers ? k.alloc(RAW_CHUNK) : null
+    using rk = kernelBuffers ? k.alloc(RAW_CHUNK) : null
+    const wu = new Uint8Array(RAW_CHUNK)
+    const ru = new Uint8Array(RAW_CHUNK)
+    // One chunk's pattern, different each time round when checking (a stuck or reordered chunk shows).
+    for (let i = 0; i < RAW_CHUNK; i += 4) new DataView(wu.buffer).setUint32(i, (i * 2654435761) >>> 0, true)
+    wk?.bytes.set(wu)
+    const sent = check ? createHash('sha256') : null
+    const received = check ? createHash('sha256') : null
+    const start = performance.now()
+    const writing = (async () => {
+      for (let at = 0, round = 0; at < total; round++) {
+        if (check) {
+          const chunk = wk?.bytes ?? wu
+          chunk[0] = round & 0xff
+          chunk[1] = round >> 8
+          sent?.update(chunk)
+        }
+        const n = await writer.sys.write(client, wk ?? wu, RAW_CHUNK)
+        if (n !== RAW_CHUNK) throw new Error(`a blocking write took ${n} of ${RAW_CHUNK} bytes`)
+        at += n
+      }
+      await writer.sys.shutdown(client, SHUT_WR)
+    })()
+    const reading = (async () => {
+      let count = 0
+      for (;;) {
+        const n = await reader.sys.read(server, rk ?? ru, RAW_CHUNK)
+        if (n === 0) return count
+        received?.update((rk?.bytes ?? ru).subarray(0, n))
+        count += n
+      }
+    })()
+    const [, count] = await Promise.all([writing, reading])
+    const ms = performance.now() - start
+    await writer.sys.close(client)
+    await reader.sys.close(server)
+    if (count !== total) throw new Error(`raw loopback: ${count} bytes arrived of ${total}`)
+    if (sent !== null && received !== null && sent.digest('hex') !== received.digest('hex')) {
+      throw new Error('raw loopback: the bytes that arrived are not those sent')
+    }
+    return ms
+  }
+  try {
+    await run(true)
+    const bulkMs: number[] = []
+    for (let i = 0; i < RUNS; i++) bulkMs.push(await run(false))
+    const mbps = timing(bulkMs.map((ms) => total / 1e6 / (ms / 1000)))
+    return {
+      side: `uklkl, loopback, raw k.sys ${RAW_CHUNK / 1024} KiB, ${kernelBuffers ? 'KernelBuffer' : 'Uint8Array'}`,
+      'bulk MB/s': mbps.median,
+      'min–max': `${mbps.min.toFixed(0)}–${mbps.max.toFixed(0)}`,
+      'Gbit/s': (mbps.median * 8) / 1000,
+    }
+  } finally {
+    await k.sys.close(listener)
+  }
+}
+
 function kernelSide(name: string, client: Kernel, server: Kernel, host: string): Side {
   return {
     name,
@@ -194,10 +284,12 @@ export async function netBench(): Promise<void> {
   try {
     rows.push(await measure(kernelSide('uklkl, 2 kernels on a netSwitch', a, b, '10.0.0.2')))
     rows.push(await measure(kernelSide('uklkl, loopback in 1 kernel', a, a, '127.0.0.1')))
+    rows.push(await measureRaw(a, true))
+    rows.push(await measureRaw(a, false))
   } finally {
     await Promise.all([a.halt(), b.halt()])
   }
-  printTable(`TCP, ${BULK_MIB} MiB one way in ${WRITE_SIZE / 1024} KiB writes; ${PING_PONGS} 1-byte round trips (median of ${RUNS})`, rows)
-  const file = writeResults('net', { bulkMiB: BULK_MIB, writeBytes: WRITE_SIZE, pingPongs: PING_PONGS, runs: RUNS, rows })
+  printTable(`TCP, ${BULK_MIB} MiB one way in ${WRITE_SIZE / 1024} KiB writes (raw rows: ${RAW_CHUNK / 1024} KiB); ${PING_PONGS} 1-byte round trips (median of ${RUNS})`, rows)
+  const file = writeResults('net', { bulkMiB: BULK_MIB, writeBytes: WRITE_SIZE, rawChunkBytes: RAW_CHUNK, pingPongs: PING_PONGS, runs: RUNS, rows })
   console.log(`results: ${file}`)
 }

@@ -11,6 +11,10 @@
  *
  * An asyncify buffer is {i32 cur, i32 end} followed by its data. An unwind writes
  * past end without trapping; the trampoline checks cur against end afterwards.
+ *
+ * The state is kept here as well as in the module: only these four transitions
+ * change it (the instrumented code only reads it), and every suspending host op
+ * asks for it, which would otherwise be a call into wasm each time.
  */
 import { SchedulerInvariantError } from '../errors.js'
 import type { Fiber } from './fiber.js'
@@ -37,33 +41,39 @@ const STATE_NAMES = ['normal', 'unwinding', 'rewinding'] as const
 
 export class Asyncify {
   readonly #exports: AsyncifyExports
+  #state: AsyncifyState
 
   constructor(exports: AsyncifyExports) {
     this.#exports = exports
+    this.#state = exports.asyncify_get_state() as AsyncifyState
   }
 
   get state(): AsyncifyState {
-    return this.#exports.asyncify_get_state() as AsyncifyState
+    return this.#state
   }
 
   startUnwind(fiber: Fiber): void {
     this.#expect(fiber, AsyncifyState.Normal, 'start an unwind')
     this.#exports.asyncify_start_unwind(fiber.buffer)
+    this.#state = AsyncifyState.Unwinding
   }
 
   stopUnwind(fiber: Fiber): void {
     this.#expect(fiber, AsyncifyState.Unwinding, 'stop an unwind')
     this.#exports.asyncify_stop_unwind()
+    this.#state = AsyncifyState.Normal
   }
 
   startRewind(fiber: Fiber): void {
     this.#expect(fiber, AsyncifyState.Normal, 'start a rewind')
     this.#exports.asyncify_start_rewind(fiber.buffer)
+    this.#state = AsyncifyState.Rewinding
   }
 
   stopRewind(fiber: Fiber): void {
     this.#expect(fiber, AsyncifyState.Rewinding, 'stop a rewind')
     this.#exports.asyncify_stop_rewind()
+    this.#state = AsyncifyState.Normal
   }
 
   #expect(fiber: Fiber, state: AsyncifyState, action: string): void {
