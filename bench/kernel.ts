@@ -83,13 +83,17 @@ async function syscallCosts(k: Kernel): Promise<Row[]> {
 
     const chunk = new Uint8Array(65536).fill(2)
     const mib = 16
+    /** MiB/s, the best of five passes: steady state, once the file's pages exist and V8 has optimized the copy loops. */
     const throughput = async (write: (pos: number) => unknown, read: (pos: number) => unknown): Promise<number> => {
-      // Steady state: the file's pages exist already (the first pass pays for new memory, on both sides).
       for (let i = 0; i < mib * 16; i++) await write(i * 65536)
-      const start = process.hrtime.bigint()
-      for (let i = 0; i < mib * 16; i++) await write(i * 65536)
-      for (let i = 0; i < mib * 16; i++) await read(i * 65536)
-      return (2 * mib) / (Number(process.hrtime.bigint() - start) / 1e9)
+      let best = 0
+      for (let pass = 0; pass < 5; pass++) {
+        const start = process.hrtime.bigint()
+        for (let i = 0; i < mib * 16; i++) await write(i * 65536)
+        for (let i = 0; i < mib * 16; i++) await read(i * 65536)
+        best = Math.max(best, (2 * mib) / (Number(process.hrtime.bigint() - start) / 1e9))
+      }
+      return best
     }
     const theirs = await throughput((p) => writeSync(hostFd, chunk, 0, chunk.length, p), (p) => readSync(hostFd, chunk, 0, chunk.length, p))
     const throughputRow = (what: string, ours: number): void => {
