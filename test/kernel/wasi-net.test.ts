@@ -16,7 +16,7 @@ import { PassThrough, Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Kernel, UklklError, startKernel } from '../../src/index.js'
 import { runCommand } from '../../src/cli/run.js'
-import { buildProgram, runKernel } from '../fixtures/wasi/support.js'
+import { buildProgram, fnv1a, runKernel } from '../fixtures/wasi/support.js'
 import { freePort } from '../support/ports.js'
 
 const PORT = 8080
@@ -31,12 +31,6 @@ beforeAll(() => {
 })
 
 afterAll(() => rmSync(work, { recursive: true, force: true }))
-
-function fnv1a(bytes: Uint8Array): string {
-  let hash = 2166136261
-  for (const b of bytes) hash = Math.imul(hash ^ b, 16777619) >>> 0
-  return hash.toString(16).padStart(8, '0')
-}
 
 /** client.c's body: byte i is i * 31 + 7. */
 function clientBody(length: number): Uint8Array {

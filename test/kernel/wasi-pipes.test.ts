@@ -10,7 +10,7 @@ import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LinuxError, startKernel } from '../../src/index.js'
 import { kernelPipe } from '../../src/wasi/run.js'
-import { buildProgram, runKernel, runNode } from '../fixtures/wasi/support.js'
+import { buildProgram, fnv1a, runKernel, runNode } from '../fixtures/wasi/support.js'
 
 const SIZE = 1 << 20
 let work = ''
@@ -25,11 +25,9 @@ beforeAll(() => {
 
 afterAll(() => rmSync(work, { recursive: true, force: true }))
 
-/** FNV-1a of produce.c's pattern, as 8 hex digits. */
+/** FNV-1a of produce.c's pattern of length bytes (byte n is n * 131 + n / 4096). */
 function patternHash(length: number): string {
-  let hash = 2166136261
-  for (let n = 0; n < length; n++) hash = Math.imul(hash ^ ((n * 131 + Math.floor(n / 4096)) & 0xff), 16777619) >>> 0
-  return hash.toString(16).padStart(8, '0')
+  return fnv1a(Uint8Array.from({ length }, (_, n) => (n * 131 + Math.floor(n / 4096)) & 0xff))
 }
 
 describe('pipes between WASI programs', () => {
