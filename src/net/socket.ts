@@ -24,7 +24,7 @@ import { EventEmitter } from 'node:events'
 import { Duplex } from 'node:stream'
 import type { Constants, Syscalls } from '../generated/kernel-api.js'
 import { KernelStoppedError, LinuxError } from '../errors.js'
-import { SOCKADDR_MAX, type SocketAddress, decodeSockaddr, encodeSockaddr, parseIp } from './address.js'
+import { type IpAddress, SOCKADDR_MAX, type SocketAddress, decodeSockaddr, encodeSockaddr, parseIp } from './address.js'
 import type { RawIo } from './raw-io.js'
 
 /** What a socket needs of its kernel. */
@@ -326,6 +326,30 @@ export interface ListenOptions {
 }
 
 /**
+ * A TCP socket of the calling kernel thread listening on ip:port, or, when a step
+ * fails, none (the socket is closed again and the error thrown). SO_REUSEADDR: a
+ * server restarted on its port need not wait out the last one's TIME_WAIT.
+ */
+export async function listeningSocket(
+  k: Pick<SocketKernel, 'sys' | 'constants'>, ip: IpAddress, port: number, backlog: number,
+): Promise<number> {
+  const { sys, constants } = k
+  const fd = await sys.socket(ip.family === 4 ? constants.AF_INET : constants.AF_INET6, constants.SOCK_STREAM | constants.SOCK_CLOEXEC, 0)
+  try {
+    const one = new Uint8Array(4)
+    new DataView(one.buffer).setInt32(0, 1, true)
+    await sys.setsockopt(fd, constants.SOL_SOCKET, constants.SO_REUSEADDR, one, 4)
+    const address = encodeSockaddr(ip, port)
+    await sys.bind(fd, address, address.length)
+    await sys.listen(fd, backlog)
+    return fd
+  } catch (error) {
+    await sys.close(fd).catch(() => undefined)
+    throw error
+  }
+}
+
+/**
  * A listening TCP socket in the kernel: each accepted connection is a
  * KernelSocket, emitted as 'connection' (and given to the onConnection of
  * createServer). Errors of the accept loop are emitted as 'error'.
@@ -351,16 +375,9 @@ export class KernelServer extends EventEmitter<{ connection: [KernelSocket], lis
   async listen(options: ListenOptions | number = {}): Promise<SocketAddress> {
     if (this.#fd !== null) throw new TypeError('the server is listening already')
     const { port = 0, host = '0.0.0.0', backlog = 511 } = typeof options === 'number' ? { port: options } : options
-    const { sys, constants } = this.#k
-    const ip = parseIp(host)
-    const fd = await sys.socket(ip.family === 4 ? constants.AF_INET : constants.AF_INET6, constants.SOCK_STREAM | constants.SOCK_CLOEXEC, 0)
+    const { sys } = this.#k
+    const fd = await listeningSocket(this.#k, parseIp(host), port, backlog)
     try {
-      const one = new Uint8Array(4)
-      new DataView(one.buffer).setInt32(0, 1, true)
-      await sys.setsockopt(fd, constants.SOL_SOCKET, constants.SO_REUSEADDR, one, 4)
-      const address = encodeSockaddr(ip, port)
-      await sys.bind(fd, address, address.length)
-      await sys.listen(fd, backlog)
       this.#address = await sockname(this.#k, fd, false)
     } catch (error) {
       await sys.close(fd).catch(() => undefined)

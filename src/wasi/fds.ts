@@ -18,7 +18,8 @@
  */
 import { LinuxError, UklklError } from '../errors.js'
 import type { Constants, Syscalls } from '../generated/kernel-api.js'
-import { encodeSockaddr, parseIp } from '../net/address.js'
+import { type IpAddress, encodeSockaddr, parseIp } from '../net/address.js'
+import { listeningSocket } from '../net/socket.js'
 
 /** A kernel fd of pid 1 (k.sys's table). Given to runWasi it is moved: runWasi closes pid 1's copy once the program holds its own. */
 export interface WasiFd {
@@ -37,36 +38,38 @@ export type WasiSocket = { listen: string, backlog?: number } | { connect: strin
 /** The backlog of a listening socket when none is given: Linux's SOMAXCONN. */
 const DEFAULT_BACKLOG = 4096
 
-/** 'HOST:PORT' or '[V6]:PORT' as a sockaddr; a TypeError names what is wrong with it. */
-export function parseSocketAddress(text: string): Uint8Array {
+/** 'HOST:PORT' or '[V6]:PORT' as an IP and a port; a TypeError names what is wrong with it. */
+export function parseSocketAddress(text: string): { ip: IpAddress, port: number } {
   const match = /^(\[[^\]]+\]|[^:[\]]+):(\d+)$/.exec(text)
   if (match === null) throw new TypeError(`a socket address is HOST:PORT or [IPV6]:PORT, not ${JSON.stringify(text)}`)
-  return encodeSockaddr(parseIp(match[1] ?? ''), Number(match[2]))
+  return { ip: parseIp(match[1] ?? ''), port: Number(match[2]) }
 }
 
 /** A socket of pid 1 as spec says: listening, connected, or the caller's own. */
 export async function openSocket(sys: Syscalls, c: Constants, spec: WasiSocket): Promise<number> {
   if ('kernelFd' in spec) return spec.kernelFd
   const text = 'listen' in spec ? spec.listen : spec.connect
-  const address = parseSocketAddress(text)
-  const family = new DataView(address.buffer).getUint16(0, true)
-  const fd = await sys.socket(family, c.SOCK_STREAM | c.SOCK_CLOEXEC, 0)
+  const { ip, port } = parseSocketAddress(text)
   try {
-    if ('listen' in spec) {
-      const one = new Uint8Array([1, 0, 0, 0])
-      // A server restarted on its port must not wait out the last one's TIME_WAIT connections.
-      await sys.setsockopt(fd, c.SOL_SOCKET, c.SO_REUSEADDR, one, 4)
-      await sys.bind(fd, address, address.length)
-      await sys.listen(fd, spec.backlog ?? DEFAULT_BACKLOG)
-    } else {
-      await sys.connect(fd, address, address.length)
-    }
+    if ('listen' in spec) return await listeningSocket({ sys, constants: c }, ip, port, spec.backlog ?? DEFAULT_BACKLOG)
+    return await connectedSocket(sys, c, ip, port)
   } catch (error) {
-    await sys.close(fd)
     const what = 'listen' in spec ? 'listen on' : 'connect to'
     throw new UklklError(`cannot ${what} ${text}${error instanceof LinuxError ? ` (${error.code})` : ''}`, { cause: error })
   }
-  return fd
+}
+
+/** A TCP socket of pid 1 connected to ip:port; closed again if the connection is not made. */
+async function connectedSocket(sys: Syscalls, c: Constants, ip: IpAddress, port: number): Promise<number> {
+  const fd = await sys.socket(ip.family === 4 ? c.AF_INET : c.AF_INET6, c.SOCK_STREAM | c.SOCK_CLOEXEC, 0)
+  try {
+    const address = encodeSockaddr(ip, port)
+    await sys.connect(fd, address, address.length)
+    return fd
+  } catch (error) {
+    await sys.close(fd)
+    throw error
+  }
 }
 
 /** A kernel pipe in pid 1's table: give read to one program's stdin and write to another's stdout. */
