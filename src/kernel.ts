@@ -27,6 +27,7 @@ import { MMIO_WINDOW, VirtioMmio } from './devices/virtio/mmio.js'
 import { type DiskMountOptions, KernelDisk, mountDisk, unmount } from './disk.js'
 import { KernelStoppedError, LinuxError, UklklError } from './errors.js'
 import { type KernelFs, kernelFs } from './fs/index.js'
+import { KernelBuffer } from './kernel-buffer.js'
 import { compileKernel } from './kernel-compile.js'
 // src/generated/ is written by `npm run build:kernel` from the built kernel: build it first.
 import {
@@ -40,7 +41,6 @@ import type { HostOpReplacements, Runtime, RuntimeStats, RuntimeWorker } from '.
 import type { KernelData, StructLayout, SyscallInfo } from './kernel-data.js'
 import { KernelNet, KernelNic } from './net/index.js'
 import { encodeStruct, fieldReader } from './structs.js'
-import { KernelBuffer } from './kernel-buffer.js'
 import { type SyscallTarget, bindSyscall, bindSyscalls } from './syscalls.js'
 import { type RunWasiOptions, type WasiProgram, runWasi } from './wasi/run.js'
 

@@ -82,7 +82,7 @@ export function bindSyscall(
   const kinds = args.map((a) => a.pointer ? (a.const ? Slot.ConstPointer : Slot.Pointer)
     : a.type === 'unsigned long' ? Slot.Word : Slot.Scalar)
   const signature = `${syscall.name}(${args.map((a) => a.name).join(', ')})`
-  const slots = new Uint8Array(Math.max(blockSize, 8))
+  const slots = new Uint8Array(blockSize)
   const view = new DataView(slots.buffer)
   const where = (i: number): string => `${syscall.name}: argument ${args[i]?.name} (${args[i]?.type})`
 
@@ -136,7 +136,7 @@ export function bindSyscall(
         }
         slot += size
       }
-      target.memory.write(block, blockSize === slots.length ? slots : slots.subarray(0, blockSize))
+      target.memory.write(block, slots)
       const result = await target.invoke(syscall.nr, block)
       if (copies !== null) for (const copy of copies) target.memory.read(copy.at, copy.into)
       if (errnoNames !== null && result < 0 && result >= -MAX_ERRNO) {

@@ -124,7 +124,6 @@ export class UserArena implements GuestMemory {
     return { usedBytes: this.#blocks.usedBytes - spare * SLAB, liveBlocks: this.#blocks.liveBlocks - spare, size: this.size }
   }
 
-
   #checkInside(address: number, length: number): void {
     if (address < this.start || address + length > this.end) {
       throw new RangeError(`0x${address.toString(16)} (${length} bytes) is outside the user arena`)
