@@ -29,6 +29,7 @@ import {
   type Kernel, type KernelImage, LinuxError, fileDisk, loadKernelImage, memoryDisk, startKernel,
 } from '../../src/index.js'
 import { type Manifest, manifestOf, seededTree, toolEnv } from '../support/images.js'
+import { readAll, until } from '../support/streams.js'
 
 /* The folder `npm run build:kernel -- --with btrfs,ipv6,xfs` publishes to (test/support/kernel-image.ts builds it). */
 const IMAGE_DIR = new URL('../../build/with-btrfs-ipv6-xfs/', import.meta.url)
@@ -356,19 +357,6 @@ describe('xfs (fragment xfs)', () => {
     }
   })
 })
-
-/** Everything read from a stream until it ends. */
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  for await (const chunk of stream) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks)
-}
-
-/** Wait (at most 5 s) until condition holds. */
-async function until(condition: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 100 && !(await condition()); i++) await new Promise((resolve) => setTimeout(resolve, 50))
-  expect(await condition()).toBe(true)
-}
 
 describe('IPv6 (fragment ipv6)', () => {
   it('the default image has none: socket(AF_INET6) is EAFNOSUPPORT, AF_INET works', async () => {

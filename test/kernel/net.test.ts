@@ -24,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type NetSwitch, netSwitch, nic, streamSocket } from '../../src/devices/net/backends.js'
 import { type Kernel, LinuxError, startKernel } from '../../src/index.js'
 import type { KernelSocket, NetInterface } from '../../src/net/index.js'
+import { readAll, until } from '../support/streams.js'
 
 const MAC_A = '02:00:00:00:0a:01'
 const MAC_B = '02:00:00:00:0b:01'
@@ -133,13 +134,6 @@ async function icmpEcho(k: Kernel, dst: string, id: number, sequence: number, pa
   } finally {
     await k.sys.close(sock)
   }
-}
-
-/** Resolves with everything read from socket until it ends. */
-async function readAll(socket: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  for await (const chunk of socket) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks)
 }
 
 describe("LKL's net-test.c, through the API", () => {
@@ -485,9 +479,3 @@ describe('streamSocket: two kernels through a Node relay of length-prefixed fram
     }
   })
 })
-
-/** Wait (at most 5 s) until condition holds. */
-async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 100 && !(await condition()); i++) await new Promise((resolve) => setTimeout(resolve, 50))
-  expect(await condition()).toBe(true)
-}

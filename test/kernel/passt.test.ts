@@ -25,6 +25,7 @@ import { type PasstBackend, passtNic } from '../../src/devices/net/passt.js'
 import { type Kernel, startKernel } from '../../src/index.js'
 import type { DhcpLease } from '../../src/net/index.js'
 import { freePort } from '../support/ports.js'
+import { readAll } from '../support/streams.js'
 
 const sha = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex')
 
@@ -36,12 +37,6 @@ function pattern(length: number, seed: number): Buffer {
     bytes[i] = x >>> 24
   }
   return bytes
-}
-
-async function readAll(socket: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  for await (const chunk of socket) chunks.push(Buffer.from(chunk as Buffer))
-  return Buffer.concat(chunks)
 }
 
 
