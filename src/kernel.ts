@@ -511,17 +511,17 @@ export class Kernel implements AsyncDisposable {
     return {
       memory: this.#runtime.userMemory,
       check: () => this.#checkRunning(),
-      // No await before the call: made from plain JS while the CPU is free, it runs at
-      // once (the scheduler's fast path) and is settled by the time invoke returns.
-      invoke: (nr: number, args: number): Promise<number> => {
+      // Made from plain JS while the CPU is free, the call runs at once (the
+      // scheduler's fast path) and comes back settled, with no promise made.
+      invoke: (nr: number, args: number): number | Promise<number> => {
         const worker = take()
-        const call = worker.call('kernel_syscall', [nr, args])
-        // Settled already: the worker serves the caller's next call, even one made before this settles.
-        if (worker.idle) {
+        const outcome = worker.run('kernel_syscall', [nr, args])
+        if (outcome.settled) {
+          // The worker serves the caller's next call, even one made before this one's answer is read.
           giveBack(worker)
-          return call.then(Number)
+          return Number(outcome.value)
         }
-        return call.then((result) => {
+        return outcome.promise.then((result) => {
           giveBack(worker)
           return Number(result)
         }, (error: unknown) => {

@@ -31,13 +31,19 @@ export interface SyscallTarget {
   readonly memory: GuestMemory
   /** Throws when no call can be made (a stopped kernel): called first, so that is what the caller hears. */
   check(): void
-  /** Run syscall nr with the argument block at args; resolves with its raw return. */
-  invoke(nr: number, args: number): Promise<number>
+  /** Run syscall nr with the argument block at args: its raw return, at once when the call did not block. */
+  invoke(nr: number, args: number): number | Promise<number>
 }
 
 const MAX_ERRNO = 4095
 const TWO_32 = 2 ** 32
 const encoder = new TextEncoder()
+
+/** A Uint8Array argument's bytes in guest memory, copied back into it after the call. */
+interface Copy {
+  at: number
+  into: Uint8Array
+}
 
 function align8(n: number): number {
   return (n + 7) & ~7
@@ -71,8 +77,10 @@ function setScalar(view: DataView, at: number, size: number, value: number | big
  * LinuxError; with null (the raw form), it is returned as it is.
  *
  * Per call it allocates nothing but what the values need (a string's bytes, the
- * list of copies back): the slots are laid out in buffers of the function's own,
- * used only before its first await, and the block is a reused slab of the arena.
+ * list of copies back) and the promise it returns: the slots are laid out in
+ * buffers of the function's own, used only before the call, the block is a
+ * reused slab of the arena, and a call that did not block is answered with one
+ * resolved promise.
  */
 export function bindSyscall(
   syscall: SyscallInfo, target: SyscallTarget, errnoNames: ReadonlyMap<number, string> | null,
@@ -89,7 +97,8 @@ export function bindSyscall(
   /** Per slot, the bytes to copy in, or null when the value goes in the slot itself. */
   const staged: (Uint8Array | null)[] = args.map(() => null)
 
-  const fn = async (...values: SyscallArgValue[]): Promise<number> => {
+  /** The argument block for values, in guest memory; the caller frees it. */
+  const stage = (values: readonly SyscallArgValue[], copies: Copy[]): number => {
     if (values.length > args.length) {
       throw new TypeError(`${signature} takes ${args.length} arguments, not ${values.length}`)
     }
@@ -105,7 +114,6 @@ export function bindSyscall(
     }
     const block = target.memory.alloc(blockSize + dataSize, 8)
     if (block === 0) throw new RangeError(`${syscall.name}: no memory for ${blockSize + dataSize} bytes of arguments`)
-    let copies: { at: number, into: Uint8Array }[] | null = null
     try {
       let slot = 0
       let at = block + blockSize
@@ -118,7 +126,7 @@ export function bindSyscall(
         if (data !== null) {
           target.memory.write(at, data)
           setScalar(view, slot, size, at)
-          if (value instanceof Uint8Array && kind !== Slot.ConstPointer) (copies ??= []).push({ at, into: value })
+          if (value instanceof Uint8Array && kind !== Slot.ConstPointer) copies.push({ at, into: value })
           at += align8(data.length)
         } else if (value instanceof KernelBuffer && kind !== Slot.Scalar) {
           setScalar(view, slot, size, value.addressIn(target.memory, where(i)))
@@ -137,15 +145,49 @@ export function bindSyscall(
         slot += size
       }
       target.memory.write(block, slots)
-      const result = await target.invoke(syscall.nr, block)
-      if (copies !== null) for (const copy of copies) target.memory.read(copy.at, copy.into)
-      if (errnoNames !== null && result < 0 && result >= -MAX_ERRNO) {
-        throw new LinuxError(-result, errnoNames.get(-result) ?? `E${-result}`, syscall.name)
-      }
-      return result
+      return block
+    } catch (error) {
+      staged.fill(null)
+      target.memory.free(block)
+      throw error
+    }
+  }
+
+  /** The caller's answer from the raw return: buffers copied back, the block freed, -errno thrown. */
+  const finish = (result: number, block: number, copies: readonly Copy[]): number => {
+    try {
+      for (const copy of copies) target.memory.read(copy.at, copy.into)
     } finally {
       target.memory.free(block)
     }
+    if (errnoNames !== null && result < 0 && result >= -MAX_ERRNO) {
+      throw new LinuxError(-result, errnoNames.get(-result) ?? `E${-result}`, syscall.name)
+    }
+    return result
+  }
+
+  const fn = (...values: SyscallArgValue[]): Promise<number> => {
+    const copies: Copy[] = []
+    let block = 0
+    let call: number | Promise<number>
+    try {
+      block = stage(values, copies)
+      call = target.invoke(syscall.nr, block)
+    } catch (error) {
+      if (block !== 0) target.memory.free(block)
+      return Promise.reject(error)
+    }
+    if (typeof call === 'number') {
+      try {
+        return Promise.resolve(finish(call, block, copies))
+      } catch (error) {
+        return Promise.reject(error)
+      }
+    }
+    return call.then((result) => finish(result, block, copies), (error: unknown) => {
+      target.memory.free(block)
+      throw error
+    })
   }
   return Object.defineProperty(fn, 'name', { value: syscall.name })
 }

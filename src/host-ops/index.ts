@@ -273,13 +273,16 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
       if (fiber === null) return null
       return {
         fiber,
-        // Not async: the call may settle at once (the fast path), and idle says so.
-        call(exportName, args = []) {
+        run(exportName, args = []) {
           try {
             return runtimeSched.callOn(fiber, { fn: exported(exportName), args })
           } catch (error) {
-            return Promise.reject(error)
+            return { settled: false, promise: Promise.reject(error) }
           }
+        },
+        call(exportName, args = []) {
+          const outcome = this.run(exportName, args)
+          return outcome.settled ? Promise.resolve(outcome.value) : outcome.promise
         },
         get idle() {
           return fiber.state === 'idle'

@@ -10,6 +10,7 @@
  * Declarations only, and free of WebAssembly types: the package's public .d.ts
  * includes this file, and a consumer compiles it without the DOM lib.
  */
+import type { CallOutcome } from '../sched/call-outcome.js'
 
 export interface CallOptions {
   /** The fiber's name in errors and traces. */
@@ -23,7 +24,13 @@ export interface CallOptions {
 
 /** A thread that runs one export after another, keeping its identity and TLS. */
 export interface RuntimeWorker<Export extends string = string> {
-  /** Run an export on the thread; when the CPU is free it runs at once, on the caller's stack. */
+  /**
+   * Run an export on the thread. When the CPU is free it runs at once, on the
+   * caller's stack, and a call that does not block comes back settled, with no
+   * promise made (the syscall fast path).
+   */
+  run(exportName: Export, args?: readonly number[]): CallOutcome
+  /** run, as a promise. */
   call(exportName: Export, args?: readonly number[]): Promise<unknown>
   /** Between calls: a call that did not block has already settled when call() returns. */
   readonly idle: boolean

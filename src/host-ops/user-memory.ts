@@ -37,9 +37,14 @@ export interface ArenaSource {
 /** The arena, as the guest memory syscall arguments are staged in. */
 export class UserArena implements GuestMemory {
   readonly #blocks = new FreeList(MIN_ALIGN)
-  /** Slabs not in use, and those in use. */
+  /** Slabs not in use. */
   readonly #spareSlabs: number[] = []
-  readonly #liveSlabs = new Set<number>()
+  /**
+   * Every slab the free list has given out, and whether it is in use. A slab keeps
+   * its entry while spare: in V8, deleting a collection's last entry and adding
+   * one again costs about a microsecond (the table shrinks and grows).
+   */
+  readonly #slabs = new Map<number, boolean>()
   readonly #views: MemoryViews
 
   /**
@@ -66,7 +71,7 @@ export class UserArena implements GuestMemory {
   alloc(size: number, align = MIN_ALIGN): number {
     if (size <= SLAB && align <= MIN_ALIGN) {
       const slab = this.#spareSlabs.pop() ?? this.#take(SLAB, MIN_ALIGN)
-      this.#liveSlabs.add(slab)
+      this.#slabs.set(slab, true)
       return slab
     }
     return this.#take(size, align)
@@ -80,7 +85,10 @@ export class UserArena implements GuestMemory {
     let block = this.#blocks.take(size, align)
     if (block === 0 && this.#spareSlabs.length > 0) {
       // Spare slabs may be what is in the way: they go back to the free list, to coalesce.
-      for (const slab of this.#spareSlabs.splice(0)) this.#blocks.release(slab)
+      for (const slab of this.#spareSlabs.splice(0)) {
+        this.#slabs.delete(slab)
+        this.#blocks.release(slab)
+      }
       block = this.#blocks.take(size, align)
     }
     if (block !== 0) return block
@@ -90,12 +98,14 @@ export class UserArena implements GuestMemory {
 
   /** Free a block from alloc. */
   free(addr: number): void {
-    if (this.#liveSlabs.delete(addr)) {
+    const slab = this.#slabs.get(addr)
+    if (slab === true) {
+      this.#slabs.set(addr, false)
       this.#spareSlabs.push(addr)
       return
     }
     // A spare slab is a live block to the free list, but not to the caller.
-    if (this.#spareSlabs.includes(addr) || this.#blocks.release(addr) < 0) {
+    if (slab === false || this.#blocks.release(addr) < 0) {
       throw new UklklError(`free of 0x${addr.toString(16)}: not a live block of the user arena`)
     }
   }

@@ -15,6 +15,7 @@
  * rejectAll, with the error that stopped the runtime.
  */
 import { RuntimeFailedError, UklklError } from '../errors.js'
+import type { CallOutcome } from './call-outcome.js'
 import type { Fiber, FiberRoot } from './fiber.js'
 import { expectState, invariant } from './invariant.js'
 import type { SpawnOptions } from './lifecycle.js'
@@ -38,12 +39,36 @@ interface PendingCall {
   reject: (error: Error) => void
 }
 
+/** Records how a fast-path call settled while dispatchCall ran; no promise exists yet. */
+class SettledAtOnce implements PendingCall {
+  done = false
+  value: unknown = undefined
+  error: Error | null = null
+  resolve(value: unknown): void {
+    this.done = true
+    this.value = value
+  }
+
+  reject(error: Error): void {
+    this.done = true
+    this.error = error
+  }
+}
+
 /** A worker's root between calls; never run, since an idle worker is in no queue. */
 const IDLE_ROOT: FiberRoot = { fn: () => undefined, args: [] }
 
 export class Calls {
   readonly #hooks: CallHooks
-  readonly #pending = new Map<Fiber, PendingCall>()
+  /**
+   * Each fiber's waiting caller; null for a worker between calls. A worker keeps
+   * its entry until it exits: in V8, deleting a Map's last entry and adding one
+   * again costs a microsecond (the table shrinks and grows), which was a third of
+   * a fast syscall.
+   */
+  readonly #pending = new Map<Fiber, PendingCall | null>()
+  /** Entries of #pending that are not null. */
+  #waiting = 0
 
   constructor(hooks: CallHooks) {
     this.#hooks = hooks
@@ -51,7 +76,7 @@ export class Calls {
 
   /** JS callers waiting for a fiber. */
   get waiting(): number {
-    return this.#pending.size
+    return this.#waiting
   }
 
   /** Run root on a new detached fiber and resolve with what it returns. */
@@ -64,7 +89,7 @@ export class Calls {
         reject(new UklklError(`no memory for the stack of fiber ${options.name}`))
         return
       }
-      this.#pending.set(fiber, { resolve, reject })
+      this.#wait(fiber, { resolve, reject })
       this.#hooks.makeRunnable(fiber)
     })
   }
@@ -80,19 +105,24 @@ export class Calls {
     return fiber
   }
 
-  /** Run root on an idle worker; resolves with what root returns. */
-  callOn(worker: Fiber, root: FiberRoot): Promise<unknown> {
+  /** Run root on an idle worker: settled at once when it ran on the caller's stack and did not block. */
+  callOn(worker: Fiber, root: FiberRoot): CallOutcome {
     const failure = this.#hooks.failure()
-    if (failure !== null) return Promise.reject(new RuntimeFailedError(failure))
+    if (failure !== null) return { settled: false, promise: Promise.reject(new RuntimeFailedError(failure)) }
     invariant(worker.worker, worker, 'calls go to workers')
     expectState(worker, 'idle', 'a call on a worker')
     worker.root = root
     worker.started = false
     worker.sp = worker.stackTop
-    return new Promise((resolve, reject) => {
-      this.#pending.set(worker, { resolve, reject })
-      this.#hooks.dispatchCall(worker)
-    })
+    const atOnce = new SettledAtOnce()
+    this.#wait(worker, atOnce)
+    this.#hooks.dispatchCall(worker)
+    if (atOnce.done) {
+      return atOnce.error === null ? { settled: true, value: atOnce.value } : { settled: false, promise: Promise.reject(atOnce.error) }
+    }
+    // Still running or blocked: from here on its caller waits on a promise.
+    const promise = new Promise((resolve, reject) => this.#pending.set(worker, { resolve, reject }))
+    return { settled: false, promise }
   }
 
   /** End an idle worker: its TLS destructors run in it, then it exits. */
@@ -104,7 +134,7 @@ export class Calls {
     worker.retiring = true
     worker.exiting = true
     return new Promise((resolve, reject) => {
-      this.#pending.set(worker, { resolve: () => resolve(), reject })
+      this.#wait(worker, { resolve: () => resolve(), reject })
       if (this.#hooks.startExit(worker)) this.#hooks.makeRunnable(worker)
     })
   }
@@ -113,30 +143,36 @@ export class Calls {
   finishCall(worker: Fiber, result: unknown): void {
     expectState(worker, 'running', 'finishing a call')
     worker.state = 'idle'
-    this.#settle(worker, result)
+    this.#take(worker)?.resolve(result)
   }
 
   /** fiber has exited: its caller, if any, gets its result. */
   exited(fiber: Fiber): void {
-    if (fiber.worker && !fiber.retiring) {
-      // A worker ended by thread_exit in the middle of a call: that call has no result.
-      this.#pending.get(fiber)?.reject(new UklklError(`${fiber} exited during a call`))
-      this.#pending.delete(fiber)
-      return
-    }
-    this.#settle(fiber, fiber.result)
+    const call = this.#take(fiber)
+    this.#pending.delete(fiber)
+    // A worker ended by thread_exit in the middle of a call: that call has no result.
+    if (fiber.worker && !fiber.retiring) call?.reject(new UklklError(`${fiber} exited during a call`))
+    else call?.resolve(fiber.result)
   }
 
   /** The runtime has stopped: every waiting caller gets error. */
   rejectAll(error: Error): void {
-    for (const call of this.#pending.values()) call.reject(error)
+    for (const call of this.#pending.values()) call?.reject(error)
     this.#pending.clear()
+    this.#waiting = 0
   }
 
-  #settle(fiber: Fiber, result: unknown): void {
-    const call = this.#pending.get(fiber)
-    if (call === undefined) return
-    this.#pending.delete(fiber)
-    call.resolve(result)
+  #wait(fiber: Fiber, call: PendingCall): void {
+    if ((this.#pending.get(fiber) ?? null) === null) this.#waiting++
+    this.#pending.set(fiber, call)
+  }
+
+  /** fiber's waiting caller, if any, who waits no more. */
+  #take(fiber: Fiber): PendingCall | null {
+    const call = this.#pending.get(fiber) ?? null
+    if (call === null) return null
+    this.#pending.set(fiber, null)
+    this.#waiting--
+    return call
   }
 }

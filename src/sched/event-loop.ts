@@ -116,10 +116,10 @@ export class EventLoop {
     if (this.#running || this.#hooks.failed()) return
     this.#running = true
     loopsRunning++
-    this.#policy.startSlice(this.#hooks.now())
+    let now = this.#hooks.now()
+    this.#policy.startSlice(now)
     try {
       for (;;) {
-        const now = this.#hooks.now()
         this.fireDueTimers(now)
         // A timer's callback or the last fiber may have failed the runtime: nothing more runs.
         if (this.#hooks.failed()) return
@@ -129,6 +129,7 @@ export class EventLoop {
           return
         }
         this.#hooks.runFiber(this.#policy.next(now))
+        now = this.#hooks.now()
       }
       this.#idle()
     } catch (error) {

@@ -17,6 +17,7 @@
  * Limits: one wasm instance per scheduler; a fiber that never reaches a loop
  * header or host op cannot be preempted.
  */
+import type { CallOutcome } from './call-outcome.js'
 import { Calls } from './calls.js'
 import { EventLoop } from './event-loop.js'
 import { type Fiber, type FiberRoot, PRIORITY_HIGHEST } from './fiber.js'
@@ -100,7 +101,7 @@ export class Scheduler {
       failed: () => this.failure !== null,
       fail: (error) => this.fail(error),
       runFiber: (fiber) => this.#switchTo(fiber),
-      callersWaiting: () => this.#calls.waiting,
+      callersWaiting: () => this.callersWaiting,
       externalWaits: () => this.#externalWaits,
       stopping: () => this.#teardown.stopping,
       blocked: () => this.#lifecycle.blocked(),
@@ -142,6 +143,11 @@ export class Scheduler {
 
   get liveFibers(): number {
     return this.#lifecycle.live
+  }
+
+  /** JS callers waiting for a fiber: they keep the process alive, and make an idle scheduler a deadlock. */
+  get callersWaiting(): number {
+    return this.#calls.waiting
   }
 
   /** A new runnable fiber, or null when there is no memory for its stack. */
@@ -194,8 +200,8 @@ export class Scheduler {
     return this.#calls.createWorker(options)
   }
 
-  /** Run root on an idle worker; resolves with what root returns. */
-  callOn(worker: Fiber, root: FiberRoot): Promise<unknown> {
+  /** Run root on an idle worker: settled at once when it ran on the caller's stack and did not block. */
+  callOn(worker: Fiber, root: FiberRoot): CallOutcome {
     return this.#calls.callOn(worker, root)
   }
 

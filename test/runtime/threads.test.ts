@@ -36,17 +36,20 @@ describe('threads', () => {
     expect(fx.runtime.sched.liveFibers).toBe(0)
   }, BUDGET_MS)
 
-  it('a worker\'s call made while the CPU is free has run when call() returns; with a fiber waiting for the CPU, it waits its turn', async () => {
+  it('a worker\'s call made while the CPU is free comes back settled from run(); with a fiber waiting for the CPU, it waits its turn', async () => {
     await using fx = await loadFixture('threads')
     const worker = fx.runtime.createWorker({ name: 'fast' })!
-    const first = worker.call('count_calls')
+    const first = worker.run('count_calls')
     expect(worker.idle, 'the call ran on the caller\'s stack').toBe(true)
-    expect(await first).toBe(1)
+    expect(first).toEqual({ settled: true, value: 1 })
+    expect(fx.runtime.sched.callersWaiting, 'a settled call leaves no caller waiting').toBe(0)
     const queued = fx.run('count_calls')
-    const second = worker.call('count_calls')
+    const second = worker.run('count_calls')
     expect(worker.idle).toBe(false)
-    expect(await second).toBe(2)
+    expect(second.settled).toBe(false)
+    expect(await (second.settled ? second.value : second.promise)).toBe(2)
     expect(await queued).toBe(1)
+    expect(await worker.call('count_calls'), 'call() is run() as a promise').toBe(3)
     await worker.retire()
   }, BUDGET_MS)
 
