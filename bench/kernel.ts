@@ -14,9 +14,13 @@ import { printTable, type Row, writeResults } from './report.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
-/** Mean microseconds per operation over n runs, after a warm-up of n / 10. */
+/** How long each operation is repeated before it is timed: V8 tiers the kernel's hot wasm functions up within it. */
+const WARM_UP_MS = 1000
+
+/** Mean microseconds per operation over n runs, after a warm-up of n / 10 runs and at least WARM_UP_MS (steady state). */
 async function perOp(n: number, op: () => unknown): Promise<number> {
-  for (let i = 0; i < Math.max(1, n / 10); i++) await op()
+  const warmUntil = performance.now() + WARM_UP_MS
+  for (let i = 0; i < Math.max(1, n / 10) || performance.now() < warmUntil; i++) await op()
   const start = process.hrtime.bigint()
   for (let i = 0; i < n; i++) await op()
   return Number(process.hrtime.bigint() - start) / 1000 / n
