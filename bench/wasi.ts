@@ -150,7 +150,7 @@ export async function wasiBench(): Promise<void> {
 
     const transport = await transportRoundTrip(TRANSPORT_CALLS)
     const transportRows: Row[] = [{ calls: TRANSPORT_CALLS, 'µs/round trip': transport }]
-    printTable('The transport alone: empty calls from a worker over the SharedArrayBuffer channel (Atomics.wait ↔ Atomics.waitAsync)',
+    printTable('The transport alone: empty calls from a worker over the SharedArrayBuffer channel (both ends poll, then sleep: Atomics.wait ↔ Atomics.waitAsync)',
       transportRows)
     console.log(`\nwrote ${writeResults('wasi', { rows, transport: transportRows })}`)
   } finally {

@@ -318,7 +318,7 @@ export function wasiImports(client: ChannelClient, argv: readonly string[], envi
     proc_exit: (code: number) => {
       throw new ProcExit(code >>> 0)
     },
-    // Signals have no meaning for a program without handlers here; abort() traps instead.
+    // As wasmtime answers: wasi-libc's raise() acts on the default disposition itself, and abort() traps.
     proc_raise: () => WASI_ERRNO.ENOSYS,
     sched_yield: () => simple(Op.sched_yield),
     random_get: (buf: number, length: number) => {
