@@ -6,9 +6,13 @@
  *
  * The IRQ line is reserved through the kernel's kernel_get_free_irq, on a fiber,
  * before boot; the window goes on the MMIO bus with the command-line fragment that
- * announces it to virtio-mmio. An interrupt is raised by a new fiber at the
- * highest priority that calls kernel_trigger_irq - never inside a host op, which
- * may not block, while the handler may wait for the CPU.
+ * announces it to virtio-mmio. An interrupt raised from the event loop (host
+ * I/O completed) is raised by a new fiber at the highest priority that calls
+ * kernel_trigger_irq - never inside a host op, which may not block, while the
+ * handler may wait for the CPU. One raised inside a host op (a device that
+ * completed a request during the register write that submitted it) comes from
+ * the thread that owns the CPU: kernel_mark_irq only marks it, and that thread
+ * runs the handler at its next interrupt point.
  *
  * Limits: only before the kernel reads its device list (at boot).
  */
@@ -28,6 +32,8 @@ export interface DeviceMachine {
   /** The kernel's exports that reserve and raise IRQ lines. */
   readonly getFreeIrq: (user: number) => unknown
   readonly triggerIrq: (irq: number) => unknown
+  /** Mark an IRQ pending for the CPU's owner, from inside its host op. */
+  readonly markIrq: (irq: number) => unknown
 }
 
 export async function plugDevice(
@@ -60,6 +66,10 @@ export async function plugDevice(
     },
     raiseIrq() {
       if (sched.failure !== null) return
+      if (sched.inFiber) {
+        machine.markIrq(irq)
+        return
+      }
       const fiber = sched.spawn({ name: `irq ${irq} (${name})`, priority: PRIORITY_HIGHEST, detached: true, root: { fn: machine.triggerIrq, args: [irq] } })
       if (fiber === null) sched.fail(new UklklError(`device ${name}: no memory for a fiber to raise IRQ ${irq}`))
     },

@@ -297,6 +297,14 @@ int lkl_is_running(void) __attribute__((export_name("kernel_is_running")));
  */
 int lkl_trigger_irq(int irq) __attribute__((export_name("kernel_trigger_irq")));
 /*
+ * kernel_mark_irq: mark IRQ line irq pending, from inside a host op of the
+ * thread that owns the CPU (a device that completed a request during the
+ * register write that submitted it). The owner runs the handler at its next
+ * interrupt point; nothing runs or blocks here. 0, or -EINVAL for a line out
+ * of range.
+ */
+int lkl_mark_irq(int irq) __attribute__((export_name("kernel_mark_irq")));
+/*
  * kernel_get_free_irq: reserve a free IRQ line (1..NR_IRQS-1), e.g. for a
  * virtio-mmio device before kernel_start; -ENOSPC when none is left. user names
  * the reserver (kept by the caller, for messages only). kernel_put_irq gives a

@@ -266,6 +266,7 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
       return plugDevice({
         sched: runtimeSched, memory, bus,
         getFreeIrq: exported('kernel_get_free_irq'), triggerIrq: exported('kernel_trigger_irq'),
+        markIrq: exported('kernel_mark_irq'),
       }, name, size, create)
     },
     createWorker(options = {}) {

@@ -120,6 +120,11 @@ export class Scheduler {
     return this.#trampoline.current
   }
 
+  /** Whether the caller is inside a running fiber (a host op), not the scheduler or the event loop. */
+  get inFiber(): boolean {
+    return this.#trampoline.inFiber
+  }
+
   get failure(): Error | null {
     return this.#teardown.failure
   }

@@ -88,6 +88,11 @@ export class Trampoline {
     return this.#current
   }
 
+  /** Whether a fiber runs now: JS called from inside it (a host op) rather than from the scheduler or the event loop. */
+  get inFiber(): boolean {
+    return this.#current !== null
+  }
+
   /** Write the canary at the bottom of a new fiber's stack. */
   armStackCanary(fiber: Fiber): void {
     this.#views.data.setUint32(fiber.stackBase, STACK_CANARY, true)

@@ -16,7 +16,10 @@
  *   writes of 24 KiB to /dev/shm, 16 ms synchronous, 80-110 ms through
  *   fs/promises; a tree copied into an image took a third less CPU), but a read
  *   that misses the page cache stalls the JS thread for the time of the disk:
- *   for a process that does nothing else meanwhile, like the image tools.
+ *   for a process that does nothing else meanwhile, like the image tools. Such
+ *   a disk (and a memory disk) offers BlockBackend.sync, and the device completes
+ *   each read and write inside the register write that submitted it: no thread
+ *   of the kernel waits, and no fiber is spawned for the interrupt.
  *   fdatasync, which waits for the disk, stays asynchronous either way.
  * - memoryDisk(bytes | size): the bytes themselves (writes land in them), or a
  *   zeroed array of size bytes.
@@ -46,11 +49,13 @@ export interface BlockBackend {
   /** Make the storage ready (open the file, take the lock); startKernel calls it once. */
   open(): Promise<void>
   /**
-   * Whether read() has filled into, and write() is done with bytes, by the time
-   * it returns (its promise only reports the outcome). The device then stages
-   * every request in one buffer it reuses; otherwise each request gets its own.
+   * Present when reads and writes are synchronous calls on the JS thread (a
+   * memory disk; fileDisk with synchronous): the device then completes each
+   * request within the register write that submitted it, with no wait and no
+   * switch of threads, and stages every request in one buffer it reuses. They
+   * throw on failure.
    */
-  readonly synchronous?: boolean
+  readonly sync?: SyncBlockIo | undefined
   /** Fill into with the bytes at offset. */
   read(offset: number, into: Uint8Array): Promise<void>
   write(offset: number, bytes: Uint8Array): Promise<void>
@@ -58,6 +63,12 @@ export interface BlockBackend {
   flush(): Promise<void>
   /** Flush and let go (close the file, drop the lock); called once, when the kernel is done with it. */
   close(): Promise<void>
+}
+
+/** A backend's synchronous reads and writes (BlockBackend.sync). */
+export interface SyncBlockIo {
+  read(offset: number, into: Uint8Array): void
+  write(offset: number, bytes: Uint8Array): void
 }
 
 export interface FileDiskOptions {
@@ -85,7 +96,7 @@ function checkSerial(serial: string): string {
 class FileDisk implements BlockBackend {
   readonly description: string
   readonly readOnly: boolean
-  readonly synchronous: boolean
+  readonly sync: SyncBlockIo | undefined
   size = 0
   serial: string
   #file: FileHandle | null = null
@@ -94,7 +105,9 @@ class FileDisk implements BlockBackend {
   constructor(readonly path: string, options: FileDiskOptions) {
     this.description = path
     this.readOnly = options.readOnly ?? false
-    this.synchronous = options.synchronous ?? false
+    this.sync = options.synchronous === true
+      ? { read: (offset, into) => this.#readNow(offset, into), write: (offset, bytes) => this.#writeNow(offset, bytes) }
+      : undefined
     this.serial = options.serial === undefined ? '' : checkSerial(options.serial)
   }
 
@@ -114,23 +127,37 @@ class FileDisk implements BlockBackend {
   }
 
   async read(offset: number, into: Uint8Array): Promise<void> {
+    if (this.sync !== undefined) return this.sync.read(offset, into)
     const file = this.#opened()
     for (let done = 0; done < into.length;) {
-      const bytesRead = this.synchronous
-        ? readSync(file.fd, into, done, into.length - done, offset + done)
-        : (await file.read(into, done, into.length - done, offset + done)).bytesRead
-      if (bytesRead === 0) throw new RangeError(`disk ${this.path}: read beyond the end of the file at ${offset + done}`)
+      const { bytesRead } = await file.read(into, done, into.length - done, offset + done)
+      if (bytesRead === 0) throw this.#beyondEnd(offset + done)
       done += bytesRead
     }
   }
 
   async write(offset: number, bytes: Uint8Array): Promise<void> {
+    if (this.sync !== undefined) return this.sync.write(offset, bytes)
     const file = this.#opened()
-    for (let done = 0; done < bytes.length;) {
-      done += this.synchronous
-        ? writeSync(file.fd, bytes, done, bytes.length - done, offset + done)
-        : (await file.write(bytes, done, bytes.length - done, offset + done)).bytesWritten
+    for (let done = 0; done < bytes.length;) done += (await file.write(bytes, done, bytes.length - done, offset + done)).bytesWritten
+  }
+
+  #readNow(offset: number, into: Uint8Array): void {
+    const fd = this.#opened().fd
+    for (let done = 0; done < into.length;) {
+      const bytesRead = readSync(fd, into, done, into.length - done, offset + done)
+      if (bytesRead === 0) throw this.#beyondEnd(offset + done)
+      done += bytesRead
     }
+  }
+
+  #writeNow(offset: number, bytes: Uint8Array): void {
+    const fd = this.#opened().fd
+    for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done, offset + done)
+  }
+
+  #beyondEnd(at: number): RangeError {
+    return new RangeError(`disk ${this.path}: read beyond the end of the file at ${at}`)
   }
 
   async flush(): Promise<void> {
@@ -159,7 +186,11 @@ class FileDisk implements BlockBackend {
 
 class MemoryDisk implements BlockBackend {
   readonly description = 'memory'
-  readonly synchronous = true
+  readonly sync: SyncBlockIo = {
+    read: (offset, into) => into.set(this.#bytes.subarray(offset, offset + into.length)),
+    write: (offset, bytes) => this.#bytes.set(bytes, offset),
+  }
+
   readonly size: number
   readonly serial: string
   readonly #bytes: Uint8Array
@@ -173,11 +204,11 @@ class MemoryDisk implements BlockBackend {
   async open(): Promise<void> {}
 
   async read(offset: number, into: Uint8Array): Promise<void> {
-    into.set(this.#bytes.subarray(offset, offset + into.length))
+    this.sync.read(offset, into)
   }
 
   async write(offset: number, bytes: Uint8Array): Promise<void> {
-    this.#bytes.set(bytes, offset)
+    this.sync.write(offset, bytes)
   }
 
   async flush(): Promise<void> {}

@@ -9,10 +9,12 @@
  * the I/O as something the kernel waits for. Writes are copied out of guest memory
  * when they are taken, reads copied in when they complete. FLUSH waits for the
  * writes started before it, then flushes the backend. A synchronous backend
- * (BlockBackend.synchronous) is done with the bytes of a request when its call
- * returns, so all its requests are staged in one buffer the device reuses (a
- * fresh one for each would be tens of MB of garbage per copied tree) and a read is
- * copied into guest memory at once.
+ * (BlockBackend.sync) has done a read or write when its call returns, so such a
+ * request completes at once, inside the register write that submitted it: the
+ * interrupt is only marked, and the submitting thread runs its handler at its
+ * next interrupt point - no task sleeps on the request, no fiber raises the IRQ.
+ * All its requests are staged in one buffer the device reuses (a fresh one for
+ * each would be tens of MB of garbage per copied tree).
  *
  * A failing backend gives that request IOERR (the caller sees EIO) and the kernel
  * goes on. So does a backend that does not answer within the device's timeout
@@ -29,7 +31,7 @@ import { VirtioError } from '../../errors.js'
 import type { DeviceHost } from '../../host-ops/runtime.js'
 import type { VirtioModel } from '../virtio/mmio.js'
 import type { Chain, Segment, SplitQueue } from '../virtio/virtqueue.js'
-import { type BlockBackend, SECTOR } from './backends.js'
+import { type BlockBackend, SECTOR, type SyncBlockIo } from './backends.js'
 
 const VIRTIO_ID_BLOCK = 2
 const F_SIZE_MAX = 1n << 1n
@@ -124,6 +126,11 @@ export class VirtioBlk implements VirtioModel {
     const sector = header.getBigUint64(8, true)
     const status = this.#statusByte(chain)
     const data = this.#trimLast(chain.writable)
+    const sync = this.#backend.sync
+    if (sync !== undefined && (type === T_IN || type === T_OUT)) {
+      this.#completeNow(queue, chain, status, () => type === T_IN ? this.#readNow(sync, sector, data) : this.#writeNow(sync, sector, chain.readable))
+      return
+    }
     const done = this.#host.beginIo()
     // The request's buffers are the driver's until it completes, and only until then.
     const request = { open: true }
@@ -163,6 +170,43 @@ export class VirtioBlk implements VirtioModel {
     })
   }
 
+  /** A synchronous backend's request, done and completed now; a backend that throws gives IOERR. */
+  #completeNow(queue: SplitQueue, chain: Chain, status: number, io: () => number): void {
+    let written: number
+    try {
+      written = io()
+    } catch (error) {
+      this.stats.errors++
+      this.stats.lastError = error instanceof Error ? error : new Error(String(error))
+      written = -S_IOERR
+    }
+    this.#complete(() => queue.live, queue, chain, status, written)
+  }
+
+  #readNow(sync: SyncBlockIo, sector: bigint, data: readonly Segment[]): number {
+    const length = data.reduce((sum, s) => sum + s.length, 0)
+    const offset = this.#range(sector, length)
+    if (offset < 0) return -S_IOERR
+    const bytes = this.#stage(length)
+    sync.read(offset, bytes)
+    this.#scatter(data, bytes)
+    this.stats.reads++
+    this.stats.bytesRead += length
+    return length
+  }
+
+  #writeNow(sync: SyncBlockIo, sector: bigint, readable: readonly Segment[]): number {
+    const length = Math.max(0, readable.reduce((sum, s) => sum + s.length, 0) - HEADER)
+    const offset = this.#range(sector, length)
+    if (offset < 0 || this.#backend.readOnly) return -S_IOERR
+    const bytes = this.#stage(length)
+    this.#gather(readable, HEADER, bytes)
+    sync.write(offset, bytes)
+    this.stats.writes++
+    this.stats.bytesWritten += length
+    return 0
+  }
+
   /** written >= 0: OK with that many data bytes written; -status otherwise. */
   #complete(live: () => boolean, queue: SplitQueue, chain: Chain, status: number, written: number): void {
     if (!live()) return
@@ -175,17 +219,12 @@ export class VirtioBlk implements VirtioModel {
     const length = data.reduce((sum, s) => sum + s.length, 0)
     const offset = this.#range(sector, length)
     if (offset < 0) return Promise.resolve(-S_IOERR)
-    const synchronous = this.#backend.synchronous === true
-    const bytes = synchronous ? this.#stage(length) : new Uint8Array(length)
-    const reading = this.#backend.read(offset, bytes)
-    // The staging is the next request's once this one returns. Should the read have
-    // failed, the buffers get stale bytes, which the driver ignores after IOERR.
-    if (synchronous) this.#scatter(data, bytes)
-    return reading.then(() => {
+    const bytes = new Uint8Array(length)
+    return this.#backend.read(offset, bytes).then(() => {
       this.stats.reads++
       this.stats.bytesRead += length
       // The device was reset or the request timed out meanwhile: those buffers are no longer the driver's.
-      if (!synchronous && live()) this.#scatter(data, bytes)
+      if (live()) this.#scatter(data, bytes)
       return length
     })
   }
@@ -210,7 +249,7 @@ export class VirtioBlk implements VirtioModel {
     const length = Math.max(0, readable.reduce((sum, s) => sum + s.length, 0) - HEADER)
     const offset = this.#range(sector, length)
     if (offset < 0 || this.#backend.readOnly) return Promise.resolve(-S_IOERR)
-    const bytes = this.#backend.synchronous === true ? this.#stage(length) : new Uint8Array(length)
+    const bytes = new Uint8Array(length)
     this.#gather(readable, HEADER, bytes)
     const write = this.#backend.write(offset, bytes).then(() => {
       this.stats.writes++

@@ -6,7 +6,8 @@
  * free, takes it and runs the handlers at once on the calling thread (a
  * timer's or a device's). If another thread owns the CPU, the owner runs
  * them when it turns interrupts on, in cpu_relax(), or when it gives the CPU
- * back. "Interrupts disabled" is one flag, only read by the CPU owner.
+ * back. kernel_mark_irq only marks the line, for the owner itself (a device
+ * completing a request inside the owner's register write). "Interrupts disabled" is one flag, only read by the CPU owner.
  *
  * Lines are plain numbers 1..NR_IRQS-1, handed out by wasm_get_free_irq
  * (also exported, so the host can reserve lines for virtio-mmio devices
@@ -95,6 +96,16 @@ int lkl_trigger_irq(int irq)
 	if (!irqs_disabled())
 		wasm_run_irqs();
 	wasm_cpu_put();
+	return 0;
+}
+
+/* From a host op of the CPU's owner: the owner runs the handler at its next interrupt point. */
+int lkl_mark_irq(int irq)
+{
+	if (irq <= 0 || irq >= NR_IRQS)
+		return -EINVAL;
+	__set_bit(irq, pending);
+	wasm_irqs_pending = true;
 	return 0;
 }
 
