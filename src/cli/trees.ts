@@ -280,6 +280,8 @@ function kernelDev(rdev: bigint): number {
 
 /** posix_fadvise's "the cached pages may go" (include/uapi/linux/fadvise.h). */
 const POSIX_FADV_DONTNEED = 4
+/** Bytes a copy into an image writes between two write-outs (ImageTree.create). */
+const WRITE_OUT_BYTES = 8 * 1024 * 1024
 
 /** A filesystem in an image: k.fs rooted at its mount point, and the kernel for what k.fs lacks. */
 export class ImageTree implements Tree {
@@ -292,6 +294,10 @@ export class ImageTree implements Tree {
   readonly readAhead = 8
   readonly #fs: KernelFs
   readonly #k: Kernel
+  /** Bytes written into the image since the last write-out. */
+  #unwritten = 0
+  /** Where the kernel's procfs is mounted, once a write-out needed it. */
+  #proc: Promise<string> | null = null
 
   /** umask: what the kernel's umask was set to (the host's, so that cp without -p makes the modes cp would). */
   constructor(readonly image: string, fs: KernelFs, kernel: Kernel, readonly umask: number) {
@@ -343,6 +349,8 @@ export class ImageTree implements Tree {
     return {
       write: async (bytes) => {
         await file.write(bytes, 0, bytes.length, null)
+        this.#unwritten += bytes.length
+        if (this.#unwritten >= WRITE_OUT_BYTES) await this.#writeOut()
       },
       chown: (uid, gid) => file.chown(uid, gid),
       chmod: (mode) => file.chmod(mode),
@@ -385,6 +393,21 @@ export class ImageTree implements Tree {
   async lsetTimes(path: string, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
     const C = this.#k.constants
     await this.#at(path, C.O_NOFOLLOW, (file) => this.#k.sys.utimensat_time64(file.fd, '', timespecs(atimeNs, mtimeNs), C.AT_EMPTY_PATH))
+  }
+
+  /**
+   * Write what the copy has written so far out to the image, and let the kernel's
+   * clean cached pages go (drop_caches; the image tools' kernel serves only this
+   * copy), so that the next files reuse them. As for reads (openRead), fresh
+   * kernel pages are what costs: the host's first touch of each; a copy of a
+   * 40 MiB tree took a quarter less time writing out every 8 MiB. Writing out
+   * each file on its own instead took longer than the pages it saved.
+   */
+  async #writeOut(): Promise<void> {
+    this.#unwritten = 0
+    this.#proc ??= this.#k.mountFs('proc', { target: '/.uklkl-proc' })
+    await this.#k.sys.sync()
+    await this.#k.fs.writeFile(`${await this.#proc}/sys/vm/drop_caches`, '1')
   }
 
   /** fn on an O_PATH descriptor of path (with extra open flags), closed after. */

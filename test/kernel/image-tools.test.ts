@@ -255,6 +255,18 @@ describe('cp into an image', () => {
     }
   })
 
+  it('a copy of 20 MiB, written out to the image every 8 MiB on its way, reads back exactly and is clean', async () => {
+    const tree = scratch('twenty')
+    const written = seededTree(tree, { seed: 22, files: 160, totalBytes: 20 * MiB, dirs: 8 })
+    const image = scratch('in-twenty.img')
+    await makeExt4(image, { sizeMiB: 64 })
+    const run = await tool(['cp', `${tree}/.`, `${image}:/`])
+    expect(run.stderr).toBe('')
+    expect(run.status).toBe(0)
+    expect((await fsck(image, 'ext4')).clean).toBe(true)
+    expect(contentsOf((await imageManifest(image)).manifest)).toEqual(contentsOf(written))
+  })
+
   it('copies a file to a new name, into a directory, and merges a directory into one that exists', async () => {
     const image = scratch('in-shapes.img')
     await makeExt4(image, { sizeMiB: 16 })
