@@ -2,27 +2,24 @@
 /**
  * index.ts - `npm run bench`: every benchmark suite, or the ones named on the
  * command line (e.g. `npm run bench -- runtime`).
+ *
+ * A suite's module is loaded only when the suite runs: loading all of them (the
+ * WASI peers, ext2fs, the test fixtures) into the process slowed the kernel
+ * suite's getpid from ~0.9 to ~1.6 µs.
  */
-import { coldStartBench } from './cold-start.js'
-import { diskBench, uklklFigures } from './disk.js'
-import { fragmentsBench } from './fragments.js'
-import { kernelBench } from './kernel.js'
-import { netBench } from './net.js'
-import { packageBench } from './package.js'
-import { runtimeBench } from './runtime.js'
-import { soakBench } from './soak.js'
-import { wasiBench } from './wasi.js'
-
 const suites: Record<string, () => Promise<void>> = {
-  runtime: runtimeBench,
-  kernel: kernelBench,
-  cold: coldStartBench,
-  package: packageBench,
-  soak: soakBench,
-  disk: () => diskBench(uklklFigures),
-  net: netBench,
-  fragments: fragmentsBench,
-  wasi: wasiBench,
+  runtime: async () => (await import('./runtime.js')).runtimeBench(),
+  kernel: async () => (await import('./kernel.js')).kernelBench(),
+  cold: async () => (await import('./cold-start.js')).coldStartBench(),
+  package: async () => (await import('./package.js')).packageBench(),
+  soak: async () => (await import('./soak.js')).soakBench(),
+  disk: async () => {
+    const { diskBench, uklklFigures } = await import('./disk.js')
+    await diskBench(uklklFigures)
+  },
+  net: async () => (await import('./net.js')).netBench(),
+  fragments: async () => (await import('./fragments.js')).fragmentsBench(),
+  wasi: async () => (await import('./wasi.js')).wasiBench(),
 }
 
 const wanted = process.argv.slice(2)
