@@ -6,8 +6,9 @@
  * Every host operation is a wasm import of module "host", declared here with its
  * contract: what it returns on failure, who owns each pointer, and whether it may
  * suspend (HOST_OP_SUSPENDS). A suspending op unwinds the calling fiber with asyncify
- * and resumes it later; every other op returns without switching fibers, except the
- * noreturn ones (panic, thread_exit, thread_return, longjmp), which abandon the caller's stack. The list of
+ * and resumes it later (longjmp, which never returns, unwinds to resume at its
+ * setjmp); every other op returns without switching fibers, except the noreturn
+ * ones (panic, thread_exit, thread_return), which abandon the caller's stack. The list of
  * suspending ops is also checked in as suspending.json, which feeds binaryen's
  * asyncify-imports; test/host-ops-boundary.test.ts checks that the two agree and that
  * src/host-ops mirrors every op declared here.
@@ -188,8 +189,8 @@ HOST_OP(int, virtio_devices, (char *buf, int len));
  * including the caller's stack frame, is not rolled back.
  */
 HOST_OP_SUSPENDS(int, setjmp, (struct host_jmp_buf *jb)) __attribute__((returns_twice));
-/* Return to the point saved in jb, by the same thread. Never returns. */
-HOST_OP(void, longjmp, (struct host_jmp_buf *jb, int val)) __attribute__((noreturn));
+/* Return to the point saved in jb, by the same thread. Never returns (the fiber unwinds to it). */
+HOST_OP_SUSPENDS(void, longjmp, (struct host_jmp_buf *jb, int val)) __attribute__((noreturn));
 
 /* LKL's jmp_buf_set: save a jump point in jb and call f; returns when f does or when jb is longjmp'd. */
 static inline void host_jmp_buf_set(struct host_jmp_buf *jb, void (*f)(void))

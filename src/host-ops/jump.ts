@@ -4,17 +4,16 @@
  *
  * setjmp unwinds the fiber to the trampoline, which copies the used part of its
  * asyncify buffer and its stack pointer, then rewinds it at once to return 0.
- * longjmp throws through the caller's frames to the trampoline, which puts that copy
- * back and rewinds: setjmp returns again, with the value. The C stack memory is left
+ * longjmp unwinds the fiber too, and the trampoline puts that copy back over what
+ * the unwind saved and rewinds: setjmp returns again, with the value. The C stack memory is left
  * as it is, exactly as with a native setjmp. The jmp_buf holds only the owning
  * fiber's id and a serial naming the copy; copies die with their fiber.
  */
-import { LongJump } from '../sched/scheduler.js'
 import { type HostContext, type Ptr, hex } from './context.js'
 
 export interface JumpOps {
   setjmp(jb: Ptr<'host_jmp_buf'>): number
-  longjmp(jb: Ptr<'host_jmp_buf'>, val: number): never
+  longjmp(jb: Ptr<'host_jmp_buf'>, val: number): number
 }
 
 const JMP_BUF_SIZE = 8
@@ -34,16 +33,17 @@ export function jumpOps(ctx: HostContext): JumpOps {
       })
     },
     longjmp(jb, val) {
-      ctx.checkRange('longjmp', jb, JMP_BUF_SIZE)
-      const view = ctx.view()
-      const owner = view.getUint32(jb, true)
-      const serial = view.getUint32(jb + 4, true)
-      const fiber = ctx.sched.current
-      if (owner !== fiber.id) {
-        throw ctx.misuse('longjmp', `jmp_buf ${hex(jb)} ${owner === 0 ? 'was never set' : `belongs to thread ${owner}`}`)
-      }
-      if (!fiber.jumpPoints.has(serial)) throw ctx.misuse('longjmp', `jmp_buf ${hex(jb)} was never set`)
-      throw new LongJump(serial, val === 0 ? 1 : val)
+      return ctx.sched.suspendable((fiber) => {
+        ctx.checkRange('longjmp', jb, JMP_BUF_SIZE)
+        const view = ctx.view()
+        const owner = view.getUint32(jb, true)
+        const serial = view.getUint32(jb + 4, true)
+        if (owner !== fiber.id) {
+          throw ctx.misuse('longjmp', `jmp_buf ${hex(jb)} ${owner === 0 ? 'was never set' : `belongs to thread ${owner}`}`)
+        }
+        if (!fiber.jumpPoints.has(serial)) throw ctx.misuse('longjmp', `jmp_buf ${hex(jb)} was never set`)
+        return ctx.sched.longjmp(fiber, serial, val === 0 ? 1 : val)
+      })
     },
   }
 }

@@ -35,6 +35,7 @@ export type AfterUnwind =
   | { kind: 'preempted' } // back to the run queue: head with quantum left, else tail
   | { kind: 'yield' } // back to the run queue's tail
   | { kind: 'setjmp', jb: number } // snapshot, then resume at once with 0
+  | { kind: 'longjmp', jb: number, value: number } // put snapshot jb back, then resume there with value
 
 export const PRIORITY_LOWEST = 0
 export const PRIORITY_DEFAULT = 16

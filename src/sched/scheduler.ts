@@ -30,7 +30,7 @@ import type { TimerEntry } from './timer-list.js'
 import { type FiberMachine, SUSPEND, Trampoline } from './trampoline.js'
 import type { WaitQueue } from './wait-queue.js'
 
-export { FiberExit, LongJump, RootReturn, SUSPEND } from './trampoline.js'
+export { FiberExit, RootReturn, SUSPEND } from './trampoline.js'
 export type { SpawnOptions } from './lifecycle.js'
 
 export interface SchedulerOptions {
@@ -261,6 +261,11 @@ export class Scheduler {
   /** Save fiber's state for longjmp under a new or given serial (see host-ops/jump.ts). */
   setjmp(fiber: Fiber, serial: number): typeof SUSPEND {
     return this.#trampoline.suspend(fiber, { kind: 'setjmp', jb: serial })
+  }
+
+  /** Go back to fiber's jump point serial (see host-ops/jump.ts): setjmp returns value there. */
+  longjmp(fiber: Fiber, serial: number, value: number): typeof SUSPEND {
+    return this.#trampoline.suspend(fiber, { kind: 'longjmp', jb: serial, value })
   }
 
   newJumpSerial(): number {

@@ -11,9 +11,10 @@
  *   unwind; the wasm frames return one by one into run(), which stops the unwind
  *   there and keeps the fiber's stack pointer. A setjmp is such a suspension:
  *   run() snapshots the buffer and rewinds the fiber at once (setjmp returns 0).
- * - thread_exit throws FiberExit, and longjmp throws LongJump, through the wasm
- *   frames: the stack is abandoned (exit) or the snapshot put back and rewound
- *   (longjmp: setjmp returns again).
+ *   So is a longjmp: run() puts the snapshot back over what the unwind saved and
+ *   rewinds the fiber to the setjmp, which returns again. (An unwind is cheaper
+ *   than a JS exception through the same wasm frames.)
+ * - thread_exit throws FiberExit through the wasm frames: the stack is abandoned.
  * - the root returns, or traps; thread_return throws RootReturn, which is the root
  *   returning from wherever the fiber is (its jump points go with the frames).
  *
@@ -40,11 +41,6 @@ export class RootReturn {
   constructor(readonly value: number) {}
 }
 
-/** Thrown through a fiber's wasm frames to return to a jump point (longjmp). */
-export class LongJump {
-  constructor(readonly serial: number, readonly value: number) {}
-}
-
 /** The parts of the wasm instance the trampoline drives. */
 export interface FiberMachine {
   readonly memory: WebAssembly.Memory
@@ -57,7 +53,7 @@ export interface FiberMachine {
 /** How a fiber stopped running. */
 export type Outcome =
   /** It unwound in a host op that asked to wait, to be preempted or to yield. */
-  | { readonly kind: 'suspended', readonly reason: Exclude<AfterUnwind['kind'], 'setjmp'> }
+  | { readonly kind: 'suspended', readonly reason: Exclude<AfterUnwind['kind'], 'setjmp' | 'longjmp'> }
   /** Its root returned. */
   | { readonly kind: 'returned', readonly result: unknown }
   /** It called thread_exit. */
@@ -152,10 +148,6 @@ export class Trampoline {
         try {
           result = fiber.root.fn(...fiber.root.args)
         } catch (thrown) {
-          if (thrown instanceof LongJump) {
-            this.#restoreJumpPoint(fiber, thrown)
-            continue
-          }
           if (thrown instanceof RootReturn) {
             this.#checkStack(fiber)
             fiber.jumpPoints.clear()
@@ -172,8 +164,9 @@ export class Trampoline {
           return { kind: 'returned', result }
         }
         const after = this.#stopUnwind(fiber)
-        if (after.kind !== 'setjmp') return { kind: 'suspended', reason: after.kind }
-        this.#saveJumpPoint(fiber, after.jb)
+        if (after.kind === 'setjmp') this.#saveJumpPoint(fiber, after.jb)
+        else if (after.kind === 'longjmp') this.#restoreJumpPoint(fiber, after.jb, after.value)
+        else return { kind: 'suspended', reason: after.kind }
       }
     } finally {
       this.#current = null
@@ -204,13 +197,13 @@ export class Trampoline {
     fiber.wakeValue = 0
   }
 
-  /** longjmp: put the snapshot back; the rewind makes setjmp return jump.value. */
-  #restoreJumpPoint(fiber: Fiber, jump: LongJump): void {
-    const point = fiber.jumpPoints.get(jump.serial)
+  /** longjmp: put the snapshot back over what the unwind saved; the rewind makes setjmp return value. */
+  #restoreJumpPoint(fiber: Fiber, serial: number, value: number): void {
+    const point = fiber.jumpPoints.get(serial)
     invariant(point !== undefined, fiber, 'a longjmp goes to a jump point its fiber saved')
     this.#views.bytes.set(point.data, fiber.buffer)
     fiber.sp = point.sp
-    fiber.wakeValue = jump.value
+    fiber.wakeValue = value
   }
 
   #stackIntact(fiber: Fiber): boolean {
