@@ -76,11 +76,10 @@ function setScalar(view: DataView, at: number, size: number, value: number | big
  * One syscall as a JS function. With errnoNames, a -errno result throws
  * LinuxError; with null (the raw form), it is returned as it is.
  *
- * Per call it allocates nothing but what the values need (a string's bytes, the
- * list of copies back) and the promise it returns: the slots are laid out in
- * buffers of the function's own, used only before the call, the block is a
- * reused slab of the arena, and a call that did not block is answered with one
- * resolved promise.
+ * Per call it allocates the list of copies back, the promise it returns and what
+ * the values need (a string's bytes): the slots are laid out in buffers of the
+ * function's own, used only before the call, the block is a reused slab of the
+ * arena, and a call that did not block is answered with one resolved promise.
  */
 export function bindSyscall(
   syscall: SyscallInfo, target: SyscallTarget, errnoNames: ReadonlyMap<number, string> | null,

@@ -4,10 +4,11 @@
  *
  * setjmp unwinds the fiber to the trampoline, which copies the used part of its
  * asyncify buffer and its stack pointer, then rewinds it at once to return 0.
- * longjmp unwinds the fiber too, and the trampoline puts that copy back over what
- * the unwind saved and rewinds: setjmp returns again, with the value. The C stack memory is left
- * as it is, exactly as with a native setjmp. The jmp_buf holds only the owning
- * fiber's id and a serial naming the copy; copies die with their fiber.
+ * longjmp unwinds the fiber too, and the trampoline puts that copy back over
+ * what the unwind saved and rewinds: setjmp returns again, with the value. The C
+ * stack memory is left as it is, exactly as with a native setjmp. The jmp_buf
+ * holds only the owning fiber's id and a serial naming the copy; copies die with
+ * their fiber.
  */
 import { type HostContext, type Ptr, hex } from './context.js'
 

@@ -120,7 +120,7 @@ export class Calls {
     if (atOnce.done) {
       return atOnce.error === null ? { settled: true, value: atOnce.value } : { settled: false, promise: Promise.reject(atOnce.error) }
     }
-    // Still running or blocked: from here on its caller waits on a promise.
+    // Still running or blocked: from here on its caller waits on a promise (the entry was counted by #wait).
     const promise = new Promise((resolve, reject) => this.#pending.set(worker, { resolve, reject }))
     return { settled: false, promise }
   }

@@ -20,11 +20,11 @@
  * with Atomics.waitAsync, whose wake-up also goes through the event loop. A
  * program's next call usually follows its answer within microseconds, so both
  * ends first poll the state for a while before they sleep: the worker for
- * CLIENT_SPIN_MS after its request, the kernel's thread for LINGER_MS (or
- * the server's lingerMs) after each answer. Serving without yielding is bounded: after SLICE_MS the kernel's
- * thread goes back to waitAsync, so timers and I/O run. A sleep is always on
- * the state last seen, so a notify between the load and the wait is never lost
- * (the wait then returns at once).
+ * CLIENT_SPIN_MS after its request, the kernel's thread for LINGER_MS (or the
+ * server's lingerMs) after each answer. Serving without yielding is bounded:
+ * every SLICE_MS, polls included, the kernel's thread lets the event loop run
+ * (timers, I/O). A sleep is always on the state last seen, so a notify between
+ * the load and the wait is never lost (the wait then returns at once).
  *
  * Limits: a call carries at most DATA_SIZE bytes each way; the worker side splits
  * bigger writes and reads into several calls (wasi.ts says where). Polling uses
