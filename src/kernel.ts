@@ -19,7 +19,9 @@
  * been built (npm run build:kernel); there is one CPU, so syscalls in flight take
  * turns inside the kernel.
  */
+import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
+import { findBootSnapshot, keepBootSnapshot } from './boot-snapshots.js'
 import type { BlockBackend } from './devices/block/backends.js'
 import { DEFAULT_IO_TIMEOUT_MS, VirtioBlk } from './devices/block/virtio-blk.js'
 import { type NetBackend, VirtioNet } from './devices/net/virtio-net.js'
@@ -37,7 +39,7 @@ import {
 import { LINKER_EXPORTS } from './host-ops/header.js'
 import { FunctionNames } from './host-ops/function-names.js'
 import { instantiate } from './host-ops/index.js'
-import type { HostOpReplacements, Runtime, RuntimeStats, RuntimeWorker } from './host-ops/runtime.js'
+import type { HostOpReplacements, Runtime, RuntimeStats, RuntimeWorker, SavedRuntime } from './host-ops/runtime.js'
 import type { KernelData, StructLayout, SyscallInfo } from './kernel-data.js'
 import { KernelNet, KernelNic } from './net/index.js'
 import { encodeStruct, fieldReader } from './structs.js'
@@ -120,6 +122,16 @@ export interface KernelOptions {
   trace?: (line: string) => void
   /** A kernel image other than the package's own build (loadKernelImage(dir)). */
   image?: KernelImage
+  /**
+   * Start from a boot snapshot (true by default): the first kernel of an image and
+   * these options boots and is saved at rest; later ones are loaded from that save
+   * instead of booting, in a fraction of the time, and get fresh entropy (their
+   * random state is reseeded from the host). true keeps saves in the process and
+   * in a cache directory for later processes (boot-snapshots.ts), 'process' only
+   * in the process, false always boots. Kernels with disks, NICs, a seed, replaced
+   * host ops or tracing always boot.
+   */
+  snapshot?: boolean | 'process'
   scheduler?: SchedulerTuning
 }
 
@@ -130,8 +142,11 @@ export interface KernelImage {
   readonly constants: Constants
 }
 
-/** The compiled module of each image loadKernelImage() made (only those boot), and its function names. */
-const imageModules = new WeakMap<KernelImage, { module: WebAssembly.Module, names: FunctionNames | undefined }>()
+/**
+ * The compiled module of each image loadKernelImage() made (only those boot), its
+ * function names, and the SHA-256 of its bytes (which names its boot snapshots).
+ */
+const imageModules = new WeakMap<KernelImage, { module: WebAssembly.Module, names: FunctionNames | undefined, digest: string }>()
 
 const DEFAULT_IMAGE_DIR = new URL('../build/', import.meta.url)
 const images = new Map<string, Promise<KernelImage>>()
@@ -140,7 +155,9 @@ const images = new Map<string, Promise<KernelImage>>()
  * Check an image against the generated API types (names of exports, syscalls,
  * constants and structs); a mismatch means they come from different builds.
  */
-function imageFrom(module: WebAssembly.Module, names: FunctionNames | undefined, data: KernelData, where: string): KernelImage {
+function imageFrom(
+  module: WebAssembly.Module, names: FunctionNames | undefined, digest: string, data: KernelData, where: string,
+): KernelImage {
   const problems: string[] = []
   const exported = new Set(WebAssembly.Module.exports(module).map((e) => e.name))
   for (const name of [...LINKER_EXPORTS, ...KERNEL_EXPORTS]) if (!exported.has(name)) problems.push(`export ${name}`)
@@ -157,7 +174,7 @@ function imageFrom(module: WebAssembly.Module, names: FunctionNames | undefined,
       `it lacks ${problems.slice(0, 8).join(', ')}${problems.length > 8 ? ` and ${problems.length - 8} more` : ''}`)
   }
   const image = { data, constants }
-  imageModules.set(image, { module, names })
+  imageModules.set(image, { module, names, digest })
   return image
 }
 
@@ -199,7 +216,10 @@ export function loadKernelImage(dir: URL = DEFAULT_IMAGE_DIR, options: LoadImage
           'ships one, so reinstall it; in a checkout, run npm run build:kernel', { cause: error })
       })
       const functionNames = names === undefined ? undefined : new FunctionNames(names)
-      return imageFrom(await compileKernel(wasm, tiering), functionNames, JSON.parse(data) as KernelData, dir.pathname)
+      const compiling = compileKernel(wasm, tiering)
+      // Hashed while V8 compiles on its own threads.
+      const digest = createHash('sha256').update(wasm).digest('hex')
+      return imageFrom(await compiling, functionNames, digest, JSON.parse(data) as KernelData, dir.pathname)
     })()
     images.set(key, image)
     image.catch(() => images.delete(key))
@@ -264,11 +284,17 @@ export class Kernel implements AsyncDisposable {
   readonly disks: readonly KernelDisk[]
   /** The network: NICs, interfaces, addresses, routes, TCP as Node streams. */
   readonly net: KernelNet
+  /** Whether this kernel was loaded from a boot snapshot instead of booting (KernelOptions.snapshot). */
+  readonly restored: boolean
   #state: 'running' | 'halting' | 'halted' = 'running'
 
   /** Use startKernel(). */
-  constructor(runtime: Runtime<KernelExport>, image: KernelImage, disks: readonly KernelDisk[] = [], nics: readonly KernelNic[] = []) {
+  constructor(
+    runtime: Runtime<KernelExport>, image: KernelImage, disks: readonly KernelDisk[] = [], nics: readonly KernelNic[] = [],
+    restored = false,
+  ) {
     this.#runtime = runtime
+    this.restored = restored
     this.disks = disks
     this.#data = image.data
     this.image = image
@@ -638,6 +664,61 @@ async function plugNics(runtime: Runtime<KernelExport>, backends: readonly NetBa
   }
 }
 
+/**
+ * What makes two boots alike, as a key of bootSnapshots; null for a kernel that
+ * always boots (KernelOptions.snapshot says which).
+ */
+function snapshotKey(options: KernelOptions, memoryMiB: number, userMemoryMiB: number, softLockupMs: number): string | null {
+  if (options.snapshot === false || (options.disks?.length ?? 0) > 0 || (options.nics?.length ?? 0) > 0
+    || options.seed !== undefined || options.hostOps !== undefined || options.trace !== undefined) return null
+  // The watchdog takes a block of the heap before boot: with and without it, the heaps differ.
+  return JSON.stringify([memoryMiB, userMemoryMiB, softLockupMs > 0, options.cmdline ?? '', options.scheduler ?? {}])
+}
+
+/** Save a kernel that has just booted, once it is at rest (a few turns of the event loop at most); null if it is not. */
+async function saveBoot(runtime: Runtime<KernelExport>): Promise<SavedRuntime | null> {
+  for (let turn = 0; turn < 4; turn++) {
+    try {
+      return runtime.snapshot()
+    } catch (error) {
+      if (!(error instanceof UklklError)) throw error
+    }
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  return null
+}
+
+/** uapi linux/random.h: _IO('R', 0x07). */
+const RNDRESEEDCRNG = 0x5207
+/** /dev/urandom: major 1, minor 9, as the kernel encodes device numbers. */
+const URANDOM_DEVICE = 0x109
+const RESEED_BYTES = 32
+
+/**
+ * A kernel loaded from a boot snapshot has the saved kernel's random state: mix
+ * fresh bytes from the host into its pool and make its crng reseed from it now, so
+ * that no two such kernels share their random bytes. The bytes are not credited:
+ * a kernel booted without credited entropy (random.trust_cpu=0) stays so,
+ * and its crng, not ready yet, seeds itself from that pool once it is.
+ */
+async function reseed(k: Kernel): Promise<void> {
+  const { AT_FDCWD, O_WRONLY, S_IFCHR } = k.constants
+  // A device node of its own: the kernel's /dev may be empty, or the user's.
+  const node = '/.uklkl-urandom'
+  await k.sys.mknodat(AT_FDCWD, node, S_IFCHR | 0o200, URANDOM_DEVICE)
+  const fd = await k.sys.openat(AT_FDCWD, node, O_WRONLY, 0)
+  try {
+    await k.sys.unlinkat(AT_FDCWD, node, 0)
+    const fresh = crypto.getRandomValues(new Uint8Array(RESEED_BYTES))
+    await k.sys.write(fd, fresh, fresh.length)
+    await k.sys.ioctl(fd, RNDRESEEDCRNG, 0).catch((error: unknown) => {
+      if (!(error instanceof LinuxError && error.code === 'ENODATA')) throw error
+    })
+  } finally {
+    await k.sys.close(fd)
+  }
+}
+
 /* virtio-blk names disks vda … vdz, then vdaa: 26 keeps names and order simple. */
 const MAX_DISKS = 26
 
@@ -659,7 +740,11 @@ export async function startKernel(options: KernelOptions = {}): Promise<Kernel> 
   const image = options.image ?? await loadKernelImage()
   const compiled = imageModules.get(image)
   if (compiled === undefined) throw new TypeError('options.image must be a kernel image from loadKernelImage()')
+  const key = snapshotKey(options, memoryMiB, userMemoryMiB, softLockupMs)
+  const onDisk = options.snapshot !== 'process'
+  const saved = key === null ? undefined : await findBootSnapshot(compiled.digest, key, onDisk)
   const runtime: Runtime<KernelExport> = await instantiate(compiled.module, {
+    restore: saved,
     functionNames: compiled.names,
     ...(options.onConsole === undefined ? {} : { onConsole: options.onConsole }),
     ...(options.trace === undefined ? {} : { trace: options.trace }),
@@ -675,25 +760,30 @@ export async function startKernel(options: KernelOptions = {}): Promise<Kernel> 
     throw error
   })
   const backends = [...disks.map((d) => d.backend), ...nics.map((n) => n.backend)]
-  const cmdline = `mem=${memoryMiB}M ${options.cmdline ?? ''}`.trim()
-  const bytes = new TextEncoder().encode(`${cmdline}\0`)
-  const arg = runtime.userMemory.alloc(bytes.length)
-  if (arg === 0) throw new UklklError('no memory for the kernel command line')
-  runtime.userMemory.write(arg, bytes)
-  let result: number
-  try {
-    result = Number(await runtime.call('kernel_start', [arg], { name: 'boot' }))
-  } catch (error) {
-    await closeBackends(backends).catch(() => undefined)
-    throw error
+  if (saved === undefined) {
+    const cmdline = `mem=${memoryMiB}M ${options.cmdline ?? ''}`.trim()
+    const bytes = new TextEncoder().encode(`${cmdline}\0`)
+    const arg = runtime.userMemory.alloc(bytes.length)
+    if (arg === 0) throw new UklklError('no memory for the kernel command line')
+    runtime.userMemory.write(arg, bytes)
+    let result: number
+    try {
+      result = Number(await runtime.call('kernel_start', [arg], { name: 'boot' }))
+    } catch (error) {
+      await closeBackends(backends).catch(() => undefined)
+      throw error
+    }
+    runtime.userMemory.free(arg)
+    if (result !== 0) {
+      runtime.fail(new KernelStoppedError('the kernel did not boot'))
+      await closeBackends(backends).catch(() => undefined)
+      throw new UklklError(`kernel_start failed with ${result}; console tail:\n${runtime.console.tail()}`)
+    }
+    const snapshot = key === null ? null : await saveBoot(runtime)
+    if (key !== null && snapshot !== null) await keepBootSnapshot(compiled.digest, key, snapshot, onDisk)
   }
-  runtime.userMemory.free(arg)
-  if (result !== 0) {
-    runtime.fail(new KernelStoppedError('the kernel did not boot'))
-    await closeBackends(backends).catch(() => undefined)
-    throw new UklklError(`kernel_start failed with ${result}; console tail:\n${runtime.console.tail()}`)
-  }
-  const kernel = new Kernel(runtime, image, disks, nics)
+  const kernel = new Kernel(runtime, image, disks, nics, saved !== undefined)
+  if (saved !== undefined) await reseed(kernel)
   // The kernel's wall clock starts at 1970: the host's time, so that files get today's times.
   const now = Date.now()
   const timespec = new DataView(new ArrayBuffer(16))

@@ -18,7 +18,11 @@ export class Console {
   constructor(readonly onText?: (text: string) => void) {}
 
   write(bytes: Uint8Array): void {
-    const text = this.#decoder.decode(bytes, { stream: true })
+    this.append(this.#decoder.decode(bytes, { stream: true }))
+  }
+
+  /** Text already decoded: a boot snapshot's console, as the boot printed it. */
+  append(text: string): void {
     this.#text = (this.#text + text).slice(-KEPT_CHARS)
     this.onText?.(text)
   }

@@ -11,6 +11,13 @@ import { type HostContext, hex } from './context.js'
 
 const REMEMBERED_FREES = 4096
 
+/** A live handle and what it stands for. */
+export interface HandleEntry {
+  readonly handle: number
+  readonly kind: string
+  readonly value: unknown
+}
+
 export class Handles {
   #next = 1
   readonly #live = new Map<number, { kind: string, value: unknown }>()
@@ -35,6 +42,18 @@ export class Handles {
     }
     if (entry.kind !== kind) throw this.ctx.misuse(op, `${hex(handle)} is a ${entry.kind}, not a ${kind}`)
     return entry.value as T
+  }
+
+  /** The live handles, oldest first, and the number the next one gets: what a boot snapshot keeps. */
+  save(): { next: number, live: HandleEntry[] } {
+    return { next: this.#next, live: [...this.#live].map(([handle, { kind, value }]) => ({ handle, kind, value })) }
+  }
+
+  /** Take over another table's handles (a boot snapshot's), numbers included; this one must be unused. */
+  load(next: number, live: Iterable<HandleEntry>): void {
+    if (this.#next !== 1) throw new Error('handles load only into an unused table')
+    for (const { handle, kind, value } of live) this.#live.set(handle, { kind, value })
+    this.#next = next
   }
 
   remove<T>(kind: string, handle: number, op: string): T {

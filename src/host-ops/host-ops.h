@@ -314,6 +314,13 @@ int lkl_mark_irq(int irq) __attribute__((export_name("kernel_mark_irq")));
 int lkl_get_free_irq(const char *user) __attribute__((export_name("kernel_get_free_irq")));
 void lkl_put_irq(int irq, const char *user) __attribute__((export_name("kernel_put_irq")));
 /*
+ * kernel_free_pages: where the kernel's RAM starts (*start), and in bitmap one
+ * bit per page of it (bit i of byte i/8), set for the pages the page allocator
+ * holds free: for the host's boot snapshot. Only while the kernel is idle. The
+ * number of pages, or -EINVAL when len bytes are too few.
+ */
+int lkl_free_pages(unsigned long *start, unsigned char *bitmap, int len) __attribute__((export_name("kernel_free_pages")));
+/*
  * kernel_soft_lockup: the host's soft-lockup watchdog asks with its bound. 0
  * unless a task has held the CPU for more than bound_ms without a switch
  * since boot completed (boot and halt are not watched); then it writes a report

@@ -19,10 +19,11 @@ import { LINKER_EXPORTS } from './header.js'
 import { plugDevice } from './device-host.js'
 import { type IomemOps, MmioBus, type MmioDevice, iomemOps } from './iomem.js'
 import { type JumpOps, jumpOps } from './jump.js'
-import { type MemoryOps, memoryOps } from './memory.js'
+import { type BlockMakers, type MemoryOps, memoryOps } from './memory.js'
 import { type PreemptBinding, type PreemptOps, WATCHDOG_FUEL, preemptOps } from './preempt.js'
 import { type RandomOps, type RandomSeed, randomOps } from './random.js'
-import type { CallOptions, GuestMemory, Runtime, RuntimeWorker } from './runtime.js'
+import { type FreePagesExport, type RuntimeSnapshot, type SnapshotParts, loadRuntime, saveRuntime } from './snapshot.js'
+import type { CallOptions, GuestMemory, Runtime, RuntimeWorker, SavedRuntime } from './runtime.js'
 import type { FunctionNames } from './function-names.js'
 import { type MutexOps, type SemaphoreOps, mutexOps, semaphoreOps } from './sync.js'
 import { type ThreadOps, type TlsOps, threadOps, tlsOps } from './threads.js'
@@ -79,17 +80,21 @@ export interface HostOpsConfig {
   preempt?: PreemptBinding
   /** The user's own print, panic, time or random (replace.ts), checked by checkReplacements. */
   replacements?: HostOpReplacements | undefined
+  /** The table of the handles C holds (a boot snapshot saves and loads it); a new one by default. */
+  handles?: Handles
+  /** Which op made each block of the memory family (the same); a new one by default. */
+  blockMakers?: BlockMakers
 }
 
 export function createHostOps(ctx: HostContext, bus: MmioBus = new MmioBus(), config: HostOpsConfig = {}): HostOps {
-  const handles = new Handles(ctx)
+  const handles = config.handles ?? new Handles(ctx)
   return guardSyncOps({
     ...consoleOps(ctx),
     ...semaphoreOps(ctx, handles),
     ...mutexOps(ctx, handles),
     ...threadOps(ctx),
     ...tlsOps(ctx),
-    ...memoryOps(ctx),
+    ...memoryOps(ctx, config.blockMakers),
     ...timeOps(ctx, handles),
     ...iomemOps(ctx, bus),
     ...jumpOps(ctx),
@@ -123,6 +128,12 @@ export interface HostOptions {
   softLockupMs?: number | undefined
   /** Ops replaced by the user (replace.ts): checked here, before the module is instantiated. */
   hostOps?: HostOpReplacements | undefined
+  /**
+   * Start from this boot snapshot of a runtime of the same module and options
+   * (snapshot.ts) instead of from scratch: the runtime is at rest, as the saved
+   * one was. Only without devices and replaced ops.
+   */
+  restore?: SavedRuntime | undefined
   /**
    * The module's function names, for a module built without its name section
    * (the kernel image: lkl.names): the stacks of the error that fails the runtime
@@ -191,7 +202,11 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
   const replacements = options.hostOps === undefined
     ? undefined : checkReplacements(options.hostOps, new Set(Object.keys(createHostOps(ctx))))
   const bus = new MmioBus(options.devices)
+  const handles = new Handles(ctx)
+  const blockMakers: BlockMakers = new Map()
   const ops = createHostOps(ctx, bus, {
+    handles,
+    blockMakers,
     replacements,
     seed: options.seed,
     userArena: () => userArena,
@@ -230,6 +245,13 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
       (address, length) => new Uint8Array(memory.buffer, address, length).slice(), () => clock.now())
   }
   const runtimeSched = sched
+  const snapshotParts = (): SnapshotParts => ({
+    ctx, sched: runtimeSched, memory, handles, blockMakers, bus, console, arena: userArena,
+    stackPointer: exports.__stack_pointer as WebAssembly.Global,
+    heapBase: (exports.__heap_base as WebAssembly.Global).value as number,
+    freePages: exported('kernel_free_pages') as unknown as FreePagesExport,
+    fuel: (exports.uklkl_fuel as WebAssembly.Global | undefined) ?? null,
+  })
   const exported = (name: string): FiberRoot['fn'] => {
     const fn = exports[name]
     if (typeof fn !== 'function') throw new UklklError(`the module has no exported function ${name}`)
@@ -241,10 +263,15 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
     ...(options.stackSize === undefined ? {} : { stackSize: options.stackSize }),
     ...(options.bufferSize === undefined ? {} : { bufferSize: options.bufferSize }),
   })
+  if (options.restore !== undefined) {
+    if (options.hostOps !== undefined) throw new UklklError('a boot snapshot loads only into a runtime whose host ops are all its own')
+    loadRuntime(snapshotParts(), options.restore as unknown as RuntimeSnapshot)
+  }
   return {
     instance,
     sched: runtimeSched,
     console,
+    snapshot: () => saveRuntime(snapshotParts()) as unknown as SavedRuntime,
     userMemory: userArena ?? heapMemory(runtimeSched, memory),
     stats: () => ({
       liveFibers: runtimeSched.liveFibers,

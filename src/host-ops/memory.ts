@@ -21,8 +21,10 @@ export interface MemoryOps {
   page_free(addr: Ptr<'void'>, size: number): void
 }
 
-export function memoryOps(ctx: HostContext): MemoryOps {
-  const blocks = new Map<number, 'mem_alloc' | 'page_alloc'>()
+/** The op that made each live block (a boot snapshot saves and loads it). */
+export type BlockMakers = Map<number, 'mem_alloc' | 'page_alloc'>
+
+export function memoryOps(ctx: HostContext, blocks: BlockMakers = new Map()): MemoryOps {
   const release = (op: 'mem_free' | 'page_free', made: 'mem_alloc' | 'page_alloc', addr: number): void => {
     const maker = blocks.get(addr)
     if (maker === undefined) throw ctx.misuse(op, `${hex(addr)} is not a live block (freed twice, or never allocated)`)

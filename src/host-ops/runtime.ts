@@ -12,6 +12,15 @@
  */
 import type { CallOutcome } from '../sched/call-outcome.js'
 
+declare const savedRuntime: unique symbol
+/**
+ * A runtime saved at rest (Runtime.snapshot): what it holds is snapshot.ts's,
+ * opaque up here; plain data and typed arrays, so v8.serialize keeps it whole.
+ */
+export interface SavedRuntime {
+  readonly [savedRuntime]: true
+}
+
 export interface CallOptions {
   /** The fiber's name in errors and traces. */
   name?: string
@@ -129,6 +138,11 @@ export interface Runtime<Export extends string = string> {
    */
   plugDevice(name: string, size: number, create: (host: DeviceHost) => DeviceRegisters): Promise<void>
   readonly console: ConsoleText
+  /**
+   * Save the runtime at rest as a boot snapshot (snapshot.ts), for instantiate's
+   * restore; an UklklError says why when it cannot be saved.
+   */
+  snapshot(): SavedRuntime
   stats(): RuntimeStats
   /** The error that stopped the runtime (a trap, a panic, a deadlock, misuse), or null. */
   readonly failure: Error | null

@@ -7,6 +7,7 @@
  * the op and the fiber.
  */
 import { Mutex } from '../sched/mutex.js'
+import type { Scheduler } from '../sched/scheduler.js'
 import { Semaphore } from '../sched/semaphore.js'
 import { type HostContext, type Ptr, hex } from './context.js'
 import type { Handles } from './handles.js'
@@ -30,6 +31,39 @@ const MUTEX_MISUSE = {
   'not-owner': 'unlocked a mutex owned by another fiber',
   'not-locked': 'unlocked a mutex that is not locked',
 } as const
+
+/** A semaphore or a mutex as plain data, for a boot snapshot: threads by id, waiters in order. */
+export type SyncRecord =
+  | { readonly kind: 'semaphore', readonly count: number, readonly waiters: readonly number[] }
+  | { readonly kind: 'mutex', readonly recursive: boolean, readonly owner: number | null, readonly depth: number,
+    readonly waiters: readonly number[] }
+
+const newSemaphore = (handle: number, count: number): Semaphore => new Semaphore(count, () => `semaphore ${hex(handle)}`)
+const newMutex = (handle: number, recursive: boolean): Mutex => new Mutex(recursive, () => `mutex ${hex(handle)}`)
+
+export function saveSync(value: Semaphore | Mutex): SyncRecord {
+  const waiters = value.queue.waiters.map((f) => f.id)
+  return value instanceof Semaphore ? { kind: 'semaphore', count: value.count, waiters }
+    : { kind: 'mutex', recursive: value.recursive, owner: value.owner?.id ?? null, depth: value.depth, waiters }
+}
+
+/** The semaphore or mutex of record, its waiters back in its queue (threads already loaded into sched). */
+export function loadSync(sched: Scheduler, handle: number, record: SyncRecord): Semaphore | Mutex {
+  if (record.kind === 'semaphore') {
+    const s = newSemaphore(handle, record.count)
+    sched.putBack(s.queue, record.waiters)
+    return s
+  }
+  const m = newMutex(handle, record.recursive)
+  if (record.owner !== null) {
+    const owner = sched.fiber(record.owner)
+    if (owner === undefined) throw new Error(`mutex ${hex(handle)}: its owner ${record.owner} was not saved`)
+    m.owner = owner
+    m.depth = record.depth
+  }
+  sched.putBack(m.queue, record.waiters)
+  return m
+}
 
 export function semaphoreOps(ctx: HostContext, handles: Handles): SemaphoreOps {
   const sem = (handle: number, op: string): Semaphore => handles.get<Semaphore>('semaphore', handle, op)

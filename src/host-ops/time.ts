@@ -17,10 +17,44 @@ export interface TimeOps {
   timer_free(timer: Ptr<'host_timer'>): void
 }
 
-interface HostTimer {
+export interface HostTimer {
   readonly fn: number
   readonly arg: number
   armed: TimerEntry | null
+}
+
+/** A timer as plain data, for a boot snapshot: deadline in the scheduler's clock, null when disarmed. */
+export interface TimerRecord {
+  readonly fn: number
+  readonly arg: number
+  readonly deadline: number | null
+}
+
+/** Arm t (timer handle) for deadline, replacing its earlier deadline: at it, its callback runs in a new fiber. */
+function arm(ctx: HostContext, handle: number, t: HostTimer, deadline: number): void {
+  if (t.armed !== null) ctx.sched.cancelTimer(t.armed)
+  const entry: TimerEntry = {
+    deadline,
+    fire: () => {
+      t.armed = null
+      if (ctx.sched.spawnCallback(`timer ${hex(handle)}`, t.fn, t.arg) === null) {
+        ctx.sched.fail(new Error(`no memory for a fiber to run timer ${hex(handle)}`))
+      }
+    },
+  }
+  t.armed = entry
+  ctx.sched.addTimer(entry)
+}
+
+export function saveTimer(t: HostTimer): TimerRecord {
+  return { fn: t.fn, arg: t.arg, deadline: t.armed?.deadline ?? null }
+}
+
+/** The timer of record, armed again for its deadline (the loaded scheduler's clock goes on from the saved one). */
+export function loadTimer(ctx: HostContext, handle: number, record: TimerRecord): HostTimer {
+  const t: HostTimer = { fn: record.fn, arg: record.arg, armed: null }
+  if (record.deadline !== null) arm(ctx, handle, t, record.deadline)
+  return t
 }
 
 export function timeOps(ctx: HostContext, handles: Handles): TimeOps {
@@ -33,19 +67,7 @@ export function timeOps(ctx: HostContext, handles: Handles): TimeOps {
       return handles.add('timer', { fn, arg, armed: null }) as Ptr<'host_timer'>
     },
     timer_set_oneshot(handle, deltaNs) {
-      const t = timer(handle, 'timer_set_oneshot')
-      if (t.armed !== null) ctx.sched.cancelTimer(t.armed)
-      const entry: TimerEntry = {
-        deadline: ctx.sched.now() + Number(deltaNs) / 1e6,
-        fire: () => {
-          t.armed = null
-          if (ctx.sched.spawnCallback(`timer ${hex(handle)}`, t.fn, t.arg) === null) {
-            ctx.sched.fail(new Error(`no memory for a fiber to run timer ${hex(handle)}`))
-          }
-        },
-      }
-      t.armed = entry
-      ctx.sched.addTimer(entry)
+      arm(ctx, handle, timer(handle, 'timer_set_oneshot'), ctx.sched.now() + Number(deltaNs) / 1e6)
       return 0
     },
     timer_free(handle) {

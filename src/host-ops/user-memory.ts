@@ -21,13 +21,21 @@
 import { UklklError } from '../errors.js'
 import type { HostContext, Ptr } from './context.js'
 import type { GuestMemory } from './runtime.js'
-import { FreeList, alignUp } from '../sched/free-list.js'
+import { FreeList, type FreeListState, alignUp } from '../sched/free-list.js'
 import { MemoryViews } from '../sched/memory-views.js'
 
 const PAGE = 4096
 const MIN_ALIGN = 8
 /** The size of a reusable small block: an argument block with a path or a small struct. */
 const SLAB = 256
+
+/** An arena's bookkeeping as plain data, for a boot snapshot. */
+export interface ArenaState {
+  readonly start: number
+  readonly size: number
+  readonly blocks: FreeListState
+  readonly spareSlabs: readonly number[]
+}
 
 /** What the arena is reserved from: the scheduler's heap. */
 export interface ArenaSource {
@@ -108,6 +116,27 @@ export class UserArena implements GuestMemory {
     if (slab === false || this.#blocks.release(addr) < 0) {
       throw new UklklError(`free of 0x${addr.toString(16)}: not a live block of the user arena`)
     }
+  }
+
+  save(): ArenaState {
+    return { start: this.start, size: this.size, blocks: this.#blocks.save(), spareSlabs: [...this.#spareSlabs] }
+  }
+
+  /** Take over the bookkeeping of an arena at the same place (a boot snapshot's). */
+  load(state: ArenaState): void {
+    if (state.start !== this.start || state.size !== this.size) {
+      throw new UklklError(`a user arena at 0x${state.start.toString(16)} (${state.size} bytes) cannot load into one at `
+        + `0x${this.start.toString(16)} (${this.size} bytes)`)
+    }
+    this.#blocks.load(state.blocks)
+    this.#slabs.clear()
+    this.#spareSlabs.splice(0, this.#spareSlabs.length, ...state.spareSlabs)
+    for (const slab of state.spareSlabs) this.#slabs.set(slab, false)
+  }
+
+  /** Blocks in use by calls, [address, size]: spare slabs are not. */
+  *liveBlocks(): Generator<[number, number]> {
+    for (const [address, size] of this.#blocks.blocks()) if (this.#slabs.get(address) !== false) yield [address, size]
   }
 
   /** Copy bytes in at address, which must lie in the arena. */

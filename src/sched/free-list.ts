@@ -14,6 +14,12 @@ interface Range {
   size: number
 }
 
+/** A FreeList's bookkeeping as plain data (a boot snapshot keeps it): [address, size] pairs. */
+export interface FreeListState {
+  readonly free: readonly (readonly [number, number])[]
+  readonly used: readonly (readonly [number, number])[]
+}
+
 export function alignUp(value: number, align: number): number {
   return Math.ceil(value / align) * align
 }
@@ -94,6 +100,27 @@ export class FreeList {
   /** The size of the live block at addr, or undefined. */
   sizeOf(addr: number): number | undefined {
     return this.#used.get(addr)
+  }
+
+  /** The free ranges and live blocks, for load() in another FreeList. */
+  save(): FreeListState {
+    return { free: this.#free.map((r) => [r.addr, r.size] as const), used: [...this.#used] }
+  }
+
+  /** Take over the bookkeeping of save(), dropping this list's own. */
+  load(state: FreeListState): void {
+    this.#free.splice(0, this.#free.length, ...state.free.map(([addr, size]) => ({ addr, size })))
+    this.#used.clear()
+    this.#usedBytes = 0
+    for (const [addr, size] of state.used) {
+      this.#used.set(addr, size)
+      this.#usedBytes += size
+    }
+  }
+
+  /** The live blocks, [address, size], in no particular order. */
+  blocks(): IterableIterator<[number, number]> {
+    return this.#used.entries()
   }
 
   /** What a request of size bytes takes: at least one byte, rounded to minAlign. */

@@ -10,9 +10,17 @@
  * Limits: those of FreeList; the memory never shrinks.
  */
 
-import { FreeList, alignUp } from './free-list.js'
+import { FreeList, type FreeListState, alignUp } from './free-list.js'
 
 const WASM_PAGE = 65536
+
+/** A heap's bookkeeping as plain data. */
+export interface HeapState {
+  readonly blocks: FreeListState
+  readonly peakBytes: number
+  /** The memory's size when it was saved. */
+  readonly memoryBytes: number
+}
 const MIN_ALIGN = 16
 
 export class Heap {
@@ -47,6 +55,25 @@ export class Heap {
   /** The size of the live block at addr, or undefined. */
   sizeOf(addr: number): number | undefined {
     return this.#blocks.sizeOf(addr)
+  }
+
+  /** The live blocks, [address, size], in no particular order. */
+  blocks(): IterableIterator<[number, number]> {
+    return this.#blocks.blocks()
+  }
+
+  /** The bookkeeping, for load() in the heap of another instance of the module. */
+  save(): HeapState {
+    return { blocks: this.#blocks.save(), peakBytes: this.#peakBytes, memoryBytes: this.#memory.buffer.byteLength }
+  }
+
+  /** Take over a heap's save(): the memory grows to its size first. */
+  load(state: HeapState): void {
+    const missing = state.memoryBytes - this.#memory.buffer.byteLength
+    if (missing < 0) throw new RangeError(`a heap of ${state.memoryBytes} bytes cannot load into ${this.#memory.buffer.byteLength}`)
+    if (missing > 0) this.#memory.grow(missing / WASM_PAGE)
+    this.#blocks.load(state.blocks)
+    this.#peakBytes = state.peakBytes
   }
 
   get stats(): { usedBytes: number, peakBytes: number, liveBlocks: number, memoryBytes: number } {

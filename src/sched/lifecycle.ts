@@ -47,6 +47,37 @@ export interface FiberSizes {
   readonly bufferSize: number
 }
 
+/**
+ * A blocked thread as plain data, for a boot snapshot: its root is host_entry
+ * with args, and it resumes by rewinding from sp with its asyncify buffer as it
+ * is in memory. What it waits in is its wait queue's owner's to record.
+ */
+export interface FiberRecord {
+  readonly id: number
+  readonly name: string
+  readonly basePriority: number
+  readonly priority: number
+  readonly quantum: number
+  readonly args: readonly number[]
+  readonly stackBase: number
+  readonly stackSize: number
+  readonly buffer: number
+  readonly bufferSize: number
+  readonly sp: number
+  readonly detached: boolean
+  readonly tls: readonly (readonly [number, number])[]
+  readonly jumpPoints: readonly { readonly serial: number, readonly sp: number, readonly data: Uint8Array }[]
+  readonly bufferHighWater: number
+}
+
+export interface LifecycleState {
+  readonly fibers: readonly FiberRecord[]
+  readonly nextFiberId: number
+  readonly nextTlsKey: number
+  /** [key, destructor] in allocation order. */
+  readonly tlsKeys: readonly (readonly [number, number])[]
+}
+
 /** POSIX's PTHREAD_DESTRUCTOR_ITERATIONS: rounds of TLS destructors at thread exit. */
 const DESTRUCTOR_ROUNDS = 4
 
@@ -169,6 +200,57 @@ export class Lifecycle {
     }
     this.#finishExit(fiber)
     return false
+  }
+
+  /**
+   * The threads as plain data; only when every one is blocked, runs host_entry
+   * and has no joiner (a booted kernel at rest); else an UklklError says why not.
+   */
+  save(): LifecycleState {
+    const fibers: FiberRecord[] = []
+    for (const f of this.#fibers.values()) {
+      const why = f.state !== 'blocked' ? `it is ${f.state}`
+        : f.root.fn !== this.#hostEntry ? 'it runs a root other than host_entry'
+          : this.#joinQueues.has(f) ? 'a thread waits to join it' : null
+      if (why !== null) throw new UklklError(`thread ${f} cannot be saved: ${why}`)
+      fibers.push({
+        id: f.id, name: f.name, basePriority: f.basePriority, priority: f.priority, quantum: f.quantum,
+        args: [...f.root.args], stackBase: f.stackBase, stackSize: f.stackSize, buffer: f.buffer,
+        bufferSize: f.bufferSize, sp: f.sp, detached: f.detached, tls: [...f.tls],
+        jumpPoints: [...f.jumpPoints].map(([serial, point]) => ({ serial, sp: point.sp, data: point.data })),
+        bufferHighWater: f.bufferHighWater,
+      })
+    }
+    return { fibers, nextFiberId: this.#nextFiberId, nextTlsKey: this.#nextTlsKey, tlsKeys: [...this.#tlsKeys] }
+  }
+
+  /**
+   * Take over the threads of save(), blocked and in no wait queue yet (their
+   * wait queues' owners put them back). Only into a lifecycle with no threads:
+   * their stacks and buffers are already blocks of the loaded heap.
+   */
+  load(state: LifecycleState): Fiber[] {
+    invariant(this.#fibers.size === 0, null, 'threads load into a runtime that has none')
+    const fibers = state.fibers.map((r) => {
+      const fiber = new Fiber(r.id, r.name, r.basePriority, { fn: this.#hostEntry, args: r.args },
+        r.stackBase, r.stackSize, r.buffer, r.bufferSize)
+      fiber.state = 'blocked'
+      fiber.started = true
+      fiber.sp = r.sp
+      fiber.priority = r.priority
+      fiber.quantum = r.quantum
+      fiber.detached = r.detached
+      fiber.bufferHighWater = r.bufferHighWater
+      for (const [key, value] of r.tls) fiber.tls.set(key, value)
+      for (const p of r.jumpPoints) fiber.jumpPoints.set(p.serial, { sp: p.sp, data: p.data })
+      this.#fibers.set(fiber.id, fiber)
+      return fiber
+    })
+    this.#nextFiberId = state.nextFiberId
+    this.#nextTlsKey = state.nextTlsKey
+    this.#tlsKeys.clear()
+    for (const [key, destructor] of state.tlsKeys) this.#tlsKeys.set(key, destructor)
+    return fibers
   }
 
   /** Every fiber ends where it stands; their memory goes back to the heap. */

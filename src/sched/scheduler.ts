@@ -21,13 +21,13 @@ import type { CallOutcome } from './call-outcome.js'
 import { Calls } from './calls.js'
 import { EventLoop } from './event-loop.js'
 import { type Fiber, type FiberRoot, PRIORITY_HIGHEST } from './fiber.js'
-import { Heap } from './heap.js'
-import { expectState } from './invariant.js'
-import { Lifecycle, type SpawnOptions } from './lifecycle.js'
+import { Heap, type HeapState } from './heap.js'
+import { expectState, invariant } from './invariant.js'
+import { Lifecycle, type LifecycleState, type SpawnOptions } from './lifecycle.js'
 import { RunPolicy } from './policy.js'
 import { Teardown } from './teardown.js'
 import type { TimerEntry } from './timer-list.js'
-import { type FiberMachine, SUSPEND, Trampoline } from './trampoline.js'
+import { type FiberMachine, SUSPEND, Trampoline, type TrampolineState } from './trampoline.js'
 import type { WaitQueue } from './wait-queue.js'
 
 export { FiberExit, RootReturn, SUSPEND } from './trampoline.js'
@@ -59,6 +59,18 @@ export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = {
   fuel: 20_000,
 }
 
+/**
+ * A scheduler at rest as plain data (a boot snapshot keeps it): its clock, heap
+ * and blocked threads. Armed timers and wait queues are their owners' to keep.
+ */
+export interface SchedulerState {
+  /** The scheduler's clock when it was saved, ms: a scheduler that loads it goes on from there. */
+  readonly clockMs: number
+  readonly heap: HeapState
+  readonly lifecycle: LifecycleState
+  readonly trampoline: TrampolineState
+}
+
 /** What the scheduler needs of a module built by scripts/build-wasm.ts. */
 export interface SchedulerModule extends FiberMachine {
   heapBase: number
@@ -76,6 +88,8 @@ export class Scheduler {
   readonly #events: EventLoop
   readonly #teardown: Teardown
   #externalWaits = 0
+  /** Added to the host's clock: 0, or what makes a loaded scheduler's clock go on from its saved one. */
+  #clockOffset = 0
 
   constructor(module: SchedulerModule, options: Partial<SchedulerOptions> = {}) {
     this.options = { ...DEFAULT_SCHEDULER_OPTIONS, ...options }
@@ -111,8 +125,9 @@ export class Scheduler {
     })
   }
 
+  /** The scheduler's clock, ms: the kernel's monotonic time and every deadline. */
   now(): number {
-    return performance.now()
+    return performance.now() + this.#clockOffset
   }
 
   /** The fiber running now; host ops are only ever called from one. */
@@ -304,6 +319,49 @@ export class Scheduler {
 
   get externalWaits(): number {
     return this.#externalWaits
+  }
+
+  // ---- boot snapshots ----------------------------------------------------------------
+
+  /** Nothing runs or is runnable, nobody waits for a call, no host I/O is in flight. */
+  get atRest(): boolean {
+    return !this.inFiber && this.#policy.runnable === 0 && this.callersWaiting === 0 && this.#externalWaits === 0
+      && this.failure === null
+  }
+
+  /** The state of a scheduler at rest; an UklklError says why when it cannot be saved. */
+  save(): SchedulerState {
+    invariant(this.atRest, null, 'a scheduler is saved at rest')
+    return {
+      clockMs: this.now(),
+      heap: this.heap.save(),
+      lifecycle: this.#lifecycle.save(),
+      trampoline: this.#trampoline.save(),
+    }
+  }
+
+  /**
+   * Take over a saved scheduler's state, in a new runtime of the same module
+   * whose memory gets the saved one's bytes: the clock goes on from the saved
+   * clock, and the threads are blocked, each to be put back in its wait queue
+   * (putBack) by whoever owns the queue.
+   */
+  load(state: SchedulerState): void {
+    this.#clockOffset = state.clockMs - performance.now()
+    this.heap.load(state.heap)
+    this.#trampoline.load(state.trampoline)
+    this.#lifecycle.load(state.lifecycle)
+  }
+
+  /** Put loaded threads back in queue, in their saved order. */
+  putBack(queue: WaitQueue, ids: readonly number[]): void {
+    for (const id of ids) {
+      const fiber = this.#lifecycle.get(id)
+      invariant(fiber !== undefined && fiber.state === 'blocked' && fiber.waitingIn === null, fiber ?? null,
+        'a thread goes back into one wait queue, blocked')
+      fiber.waitingIn = queue
+      queue.waiters.push(fiber)
+    }
   }
 
   // ---- teardown -------------------------------------------------------------------

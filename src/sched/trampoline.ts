@@ -59,6 +59,11 @@ export type Outcome =
   /** It called thread_exit. */
   | { readonly kind: 'exited' }
 
+export interface TrampolineState {
+  readonly nextJumpSerial: number
+  readonly bufferHighWater: readonly (readonly [string, number])[]
+}
+
 const STACK_CANARY = 0x5ac4_ca7e
 /** The {i32 cur, i32 end} in front of an asyncify buffer's data. */
 const ASYNCIFY_HEADER = 8
@@ -100,6 +105,16 @@ export class Trampoline {
 
   newJumpSerial(): number {
     return this.#nextJumpSerial++
+  }
+
+  /** The next jump point's serial and the buffer high-water marks, for a boot snapshot. */
+  save(): TrampolineState {
+    return { nextJumpSerial: this.#nextJumpSerial, bufferHighWater: [...this.bufferHighWater] }
+  }
+
+  load(state: TrampolineState): void {
+    this.#nextJumpSerial = state.nextJumpSerial
+    for (const [name, bytes] of state.bufferHighWater) this.bufferHighWater.set(name, bytes)
   }
 
   /**

@@ -101,6 +101,40 @@ static void __init wasm_memory_init(void)
 	free_area_init(zone_pfns);
 }
 
+/*
+ * kernel_free_pages: which pages of RAM the page allocator holds free, for the
+ * host's boot snapshot, which copies only the others (a free page's bytes are
+ * never read before it is allocated and written). Pages on per-CPU lists count
+ * as used: copying them costs little. It only reads the free lists: call it
+ * while the kernel is idle (no thread runs or is runnable).
+ */
+int lkl_free_pages(unsigned long *start, unsigned char *bitmap, int len)
+{
+	unsigned long pages = (memory_end - memory_start) >> PAGE_SHIFT;
+	unsigned long first = memory_start >> PAGE_SHIFT;
+	struct zone *zone;
+
+	*start = memory_start;
+	if (len < 0 || (unsigned long)len < DIV_ROUND_UP(pages, 8))
+		return -EINVAL;
+	memset(bitmap, 0, DIV_ROUND_UP(pages, 8));
+	for_each_populated_zone(zone) {
+		unsigned int order, type;
+		struct page *page;
+
+		for (order = 0; order < NR_PAGE_ORDERS; order++)
+			for (type = 0; type < MIGRATE_TYPES; type++)
+				list_for_each_entry(page, &zone->free_area[order].free_list[type], buddy_list) {
+					unsigned long pfn = page_to_pfn(page) - first;
+					unsigned long end = pfn + (1UL << order);
+
+					for (; pfn < end && pfn < pages; pfn++)
+						bitmap[pfn / 8] |= 1 << (pfn % 8);
+				}
+	}
+	return pages;
+}
+
 static int wasm_panic_notify(struct notifier_block *nb, unsigned long event, void *msg)
 {
 	host_panic();

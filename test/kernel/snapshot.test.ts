@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: MIT
+// Boot snapshots: the first kernel of an image and options boots and is saved at rest; the
+// next ones, in this process or another, are loaded from that save. A loaded kernel has the
+// booted one's threads, runs them (timers, threads, files), keeps its own state, reads its
+// clock from where the saved kernel's stood, and gets its own random bytes.
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readdirSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { describe, expect, it } from 'vitest'
+import { type Kernel, memoryDisk, startKernel } from '../../src/index.js'
+
+// A cache of this file's own, so that its first kernel boots.
+const CACHE = mkdtempSync(path.join(os.tmpdir(), 'uklkl-snapshots-'))
+process.env.UKLKL_CACHE_DIR = CACHE
+
+/** Options no other file boots with: this file's first kernel of them boots, the rest load. */
+const OPTIONS = { memoryMiB: 40 }
+
+/** The kernel's threads as "pid comm" lines, from its procfs. */
+async function threads(k: Kernel): Promise<string[]> {
+  const proc = await k.mountFs('proc', { target: '/.test-proc' })
+  const pids = (await k.fs.readdir(proc)).filter((name) => /^\d+$/.test(name))
+  const lines = await Promise.all(pids.map(async (pid) => `${pid} ${(await k.fs.readFile(`${proc}/${pid}/comm`, 'utf8')).trim()}`))
+  await k.sys.umount2(proc, 0)
+  return lines.sort()
+}
+
+/** CLOCK_MONOTONIC, ms. */
+async function monotonicMs(k: Kernel): Promise<number> {
+  const ts = new Uint8Array(16)
+  await k.sys.clock_gettime64(k.constants.CLOCK_MONOTONIC, ts)
+  const view = new DataView(ts.buffer)
+  return Number(view.getBigInt64(0, true)) * 1000 + Number(view.getBigInt64(8, true)) / 1e6
+}
+
+async function randomHex(k: Kernel): Promise<string> {
+  const bytes = new Uint8Array(32)
+  expect(await k.sys.getrandom(bytes, bytes.length, 0)).toBe(bytes.length)
+  return Buffer.from(bytes).toString('hex')
+}
+
+describe('boot snapshots', () => {
+  it('the second kernel of the same options is loaded, with the booted kernel\'s threads, and works', async () => {
+    const booted = await startKernel(OPTIONS)
+    const loaded = await startKernel(OPTIONS)
+    try {
+      expect(booted.restored).toBe(false)
+      expect(loaded.restored).toBe(true)
+      expect(await threads(loaded)).toEqual(await threads(booted))
+      expect(loaded.console()).toContain('Linux version')
+      // Files, a pipe between two threads, and a sleep on the kernel's timer.
+      await loaded.fs.writeFile('/note', 'loaded')
+      expect(await loaded.fs.readFile('/note', 'utf8')).toBe('loaded')
+      const pipe = new Uint8Array(8)
+      await loaded.sys.pipe2(pipe, 0)
+      const [rd, wr] = [new DataView(pipe.buffer).getInt32(0, true), new DataView(pipe.buffer).getInt32(4, true)]
+      const reader = await loaded.thread()
+      const buf = new Uint8Array(5)
+      const reading = reader.sys.read(rd, buf, buf.length)
+      expect(await loaded.sys.write(wr, new TextEncoder().encode('hello'), 5)).toBe(5)
+      expect(await reading).toBe(5)
+      expect(new TextDecoder().decode(buf)).toBe('hello')
+      const sleep = new Uint8Array(16)
+      new DataView(sleep.buffer).setBigInt64(8, 30_000_000n, true)
+      const start = performance.now()
+      await loaded.sys.clock_nanosleep_time64(loaded.constants.CLOCK_MONOTONIC, 0, sleep, null)
+      expect(performance.now() - start).toBeGreaterThanOrEqual(29)
+    } finally {
+      await Promise.all([booted.halt(), loaded.halt()])
+    }
+  })
+
+  it('loaded kernels keep their own files, and each gets its own random bytes', async () => {
+    const kernels = await Promise.all([startKernel(OPTIONS), startKernel(OPTIONS), startKernel(OPTIONS)])
+    try {
+      expect(kernels.filter((k) => k.restored).length).toBeGreaterThanOrEqual(2)
+      const [a, b] = kernels.filter((k) => k.restored)
+      if (a === undefined || b === undefined) throw new Error('two loaded kernels expected')
+      await a.fs.writeFile('/only-in-a', 'a')
+      await expect(b.fs.readFile('/only-in-a')).rejects.toMatchObject({ code: 'ENOENT' })
+      const randoms = await Promise.all(kernels.map(randomHex))
+      expect(new Set(randoms).size).toBe(kernels.length)
+    } finally {
+      await Promise.all(kernels.map((k) => k.halt()))
+    }
+  })
+
+  it('a loaded kernel\'s clock goes on from the saved kernel\'s, not from the host\'s', async () => {
+    const booted = await startKernel(OPTIONS)
+    const saved = performance.now()
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const waited = performance.now() - saved
+    const loaded = await startKernel(OPTIONS)
+    try {
+      expect(loaded.restored).toBe(true)
+      const [bootedMs, loadedMs] = [await monotonicMs(booted), await monotonicMs(loaded)]
+      // The booted kernel's clock ran on while the saved one waited to be loaded.
+      expect(bootedMs - loadedMs).toBeGreaterThanOrEqual(waited - 5)
+      expect(loadedMs).toBeGreaterThan(0)
+    } finally {
+      await Promise.all([booted.halt(), loaded.halt()])
+    }
+  })
+
+  it('a new process loads its first kernel from the save on disk, and that kernel works', async () => {
+    await (await startKernel(OPTIONS)).halt()
+    expect(readdirSync(path.join(CACHE, 'snapshots')).filter((n) => n.endsWith('.snapshot'))).toHaveLength(1)
+    const script = `import { startKernel } from ${JSON.stringify(fileURLToPath(new URL('../../src/index.ts', import.meta.url)))}
+const k = await startKernel(${JSON.stringify(OPTIONS)})
+await k.fs.writeFile('/f', 'from another process')
+console.log(JSON.stringify({ restored: k.restored, pid: await k.sys.getpid(), text: await k.fs.readFile('/f', 'utf8') }))
+await k.halt()`
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script],
+      { encoding: 'utf8', env: { ...process.env, UKLKL_CACHE_DIR: CACHE }, timeout: 60_000 })
+    expect(child.stderr).toBe('')
+    expect(JSON.parse(child.stdout)).toEqual({ restored: true, pid: 1, text: 'from another process' })
+    // 'process' keeps its save out of the directory.
+    const own = await startKernel({ memoryMiB: 44, snapshot: 'process' })
+    expect(own.restored).toBe(false)
+    await own.halt()
+    expect(readdirSync(path.join(CACHE, 'snapshots')).filter((n) => n.endsWith('.snapshot'))).toHaveLength(1)
+  })
+
+  it('snapshot: false, a seed, or a disk boot afresh', async () => {
+    await (await startKernel(OPTIONS)).halt()
+    for (const options of [{ snapshot: false }, { seed: 7 }, { disks: [memoryDisk(1 << 20)] }]) {
+      const k = await startKernel({ ...OPTIONS, ...options })
+      expect(k.restored, Object.keys(options).join()).toBe(false)
+      await k.halt()
+    }
+  })
+})
