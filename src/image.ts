@@ -6,8 +6,9 @@
  * k.fs rooted at the mount point. close() unmounts and halts, so everything written
  * is on the image, its journal clean, and the image lock released.
  *
- * Limits: one image per kernel (boot ~1 s: open several images on one kernel with
- * startKernel({ disks }) and k.mount when that matters).
+ * Limits: one image per kernel, each kernel loaded from the boot snapshot (tens of
+ * milliseconds; the first in a cache boots): open several images on one kernel
+ * with startKernel({ disks }) or k.addDisk and k.mount when that matters.
  */
 import { fileDisk } from './devices/block/backends.js'
 import type { KernelFs } from './fs/index.js'

@@ -39,7 +39,9 @@ import {
 import { LINKER_EXPORTS } from './host-ops/header.js'
 import { FunctionNames } from './host-ops/function-names.js'
 import { instantiate } from './host-ops/index.js'
-import type { HostOpReplacements, Runtime, RuntimeStats, RuntimeWorker, SavedRuntime } from './host-ops/runtime.js'
+import type {
+  DeviceHost, DeviceRegisters, HostOpReplacements, Runtime, RuntimeStats, RuntimeWorker, SavedRuntime,
+} from './host-ops/runtime.js'
 import type { KernelData, StructLayout, SyscallInfo } from './kernel-data.js'
 import { KernelNet, KernelNic } from './net/index.js'
 import { encodeStruct, fieldReader } from './structs.js'
@@ -128,8 +130,9 @@ export interface KernelOptions {
    * instead of booting, in a fraction of the time, and get fresh entropy (their
    * random state is reseeded from the host). true keeps saves in the process and
    * in a cache directory for later processes (boot-snapshots.ts), 'process' only
-   * in the process, false always boots. Kernels with disks, NICs, a seed, replaced
-   * host ops or tracing always boot.
+   * in the process, false always boots. A kernel so started gets its disks and NICs
+   * once it runs (addDisk, addNic); with false, a seed, replaced host ops or tracing
+   * it boots with them.
    */
   snapshot?: boolean | 'process'
   scheduler?: SchedulerTuning
@@ -245,6 +248,17 @@ export interface KernelThread extends AsyncDisposable {
 
 export type HostSelftest = 'mutex' | 'semaphore' | 'join'
 
+/** What startKernel hands the Kernel it made. */
+export interface KernelSetup {
+  /** The devices plugged in before boot. */
+  disks?: KernelDisk[]
+  nics?: KernelNic[]
+  /** KernelOptions.diskTimeoutMs, for disks plugged in later. */
+  diskTimeoutMs?: number
+  /** It was loaded from a boot snapshot. */
+  restored?: boolean
+}
+
 /** The host's view of a kernel: live threads, its heap, the deepest asyncify unwind per thread name. */
 export type KernelStats = RuntimeStats
 
@@ -280,8 +294,11 @@ export class Kernel implements AsyncDisposable {
   /** Mount points of k.mount, in mount order: halt unmounts them, newest first. */
   readonly #mounts: string[] = []
   #fs: KernelFs | null = null
-  /** Disks, in order vda, vdb, …, as startKernel was given them. */
-  readonly disks: readonly KernelDisk[]
+  readonly #disks: KernelDisk[]
+  readonly #nics: KernelNic[]
+  readonly #diskTimeoutMs: number
+  /** Devices are plugged in one at a time: the kernel names them in the order it probes them. */
+  #plugging: Promise<unknown> = Promise.resolve()
   /** The network: NICs, interfaces, addresses, routes, TCP as Node streams. */
   readonly net: KernelNet
   /** Whether this kernel was loaded from a boot snapshot instead of booting (KernelOptions.snapshot). */
@@ -289,13 +306,12 @@ export class Kernel implements AsyncDisposable {
   #state: 'running' | 'halting' | 'halted' = 'running'
 
   /** Use startKernel(). */
-  constructor(
-    runtime: Runtime<KernelExport>, image: KernelImage, disks: readonly KernelDisk[] = [], nics: readonly KernelNic[] = [],
-    restored = false,
-  ) {
+  constructor(runtime: Runtime<KernelExport>, image: KernelImage, setup: KernelSetup = {}) {
     this.#runtime = runtime
-    this.restored = restored
-    this.disks = disks
+    this.restored = setup.restored ?? false
+    this.#disks = setup.disks ?? []
+    this.#nics = setup.nics ?? []
+    this.#diskTimeoutMs = setup.diskTimeoutMs ?? DEFAULT_IO_TIMEOUT_MS
     this.#data = image.data
     this.image = image
     this.constants = image.constants
@@ -305,7 +321,71 @@ export class Kernel implements AsyncDisposable {
     this.net = new KernelNet({
       sys: this.sys, constants: this.constants, errno: image.data.errno, syscalls: image.data.syscalls,
       memory: runtime.userMemory, syscall: (nr, ...args) => this.syscall(nr, ...args),
-    }, nics)
+    }, this.#nics)
+  }
+
+  /** Disks, in order vda, vdb, …: startKernel's, then those of addDisk. */
+  get disks(): readonly KernelDisk[] {
+    return this.#disks
+  }
+
+  /**
+   * Plug a disk into the running kernel: its backend is opened, and it becomes the
+   * next of k.disks (vda, vdb, … in order), its device nodes in /dev (devtmpfs,
+   * mounted there with the first disk). Resolves once the kernel has probed it
+   * and read its partition table. halt() closes it with the others.
+   */
+  addDisk(backend: BlockBackend): Promise<KernelDisk> {
+    return this.#plugInOrder(async () => {
+      if (this.#disks.length >= MAX_DISKS) throw new RangeError(`at most ${MAX_DISKS} disks`)
+      if (this.#disks.some((d) => d.backend === backend)) throw new TypeError('this backend is a disk of this kernel already')
+      const disk = await plugDisk((name, create) => this.#hotplug(name, create), diskName(this.#disks.length), backend,
+        this.#diskTimeoutMs)
+      this.#disks.push(disk)
+      await mountDev(this)
+      return disk
+    })
+  }
+
+  /** Plug a NIC into the running kernel: the next of k.net.nics, down until k.net configures it. */
+  addNic(backend: NetBackend): Promise<KernelNic> {
+    return this.#plugInOrder(async () => {
+      if (this.#nics.some((n) => n.backend === backend)) throw new TypeError('this backend is a NIC of this kernel already')
+      const nic = await plugNic((name, create) => this.#hotplug(name, create), `net${this.#nics.length}`, backend)
+      this.#nics.push(nic)
+      return nic
+    })
+  }
+
+  #plugInOrder<T>(plug: () => Promise<T>): Promise<T> {
+    this.#checkRunning()
+    const plugged = this.#plugging.then(plug)
+    this.#plugging = plugged.catch(() => undefined)
+    return plugged
+  }
+
+  /**
+   * Plug a device into the running kernel: the runtime places it, and the arch's
+   * parameter uklkl.virtio_mmio_device (virtio_mmio.device= is read at boot only)
+   * registers it; its driver has probed it when the write returns.
+   */
+  async #hotplug(name: string, create: (host: DeviceHost) => DeviceRegisters): Promise<void> {
+    const device = await this.#runtime.plugDevice(name, MMIO_WINDOW, create)
+    if (device === null) throw new UklklError(`device ${name} went on the boot list of a running kernel`)
+    const { AT_FDCWD, AT_REMOVEDIR, O_WRONLY } = this.constants
+    const sys = await this.mountFs('sysfs', { target: '/.uklkl-sys' })
+    try {
+      const fd = await this.sys.openat(AT_FDCWD, `${sys}/module/uklkl/parameters/virtio_mmio_device`, O_WRONLY, 0)
+      try {
+        const text = new TextEncoder().encode(device)
+        await this.sys.write(fd, text, text.length)
+      } finally {
+        await this.sys.close(fd)
+      }
+    } finally {
+      await this.sys.umount2(sys, 0)
+      await this.sys.unlinkat(AT_FDCWD, sys, AT_REMOVEDIR)
+    }
   }
 
   /** The shape of node:fs/promises over the kernel's VFS (paths from the kernel's root). */
@@ -605,63 +685,67 @@ async function closeBackends(backends: readonly { close(): Promise<void> }[]): P
   if (failed !== undefined) throw failed.reason
 }
 
-/** Open the disks and plug each in as a virtio-blk device, in order (vda, vdb, …). */
-async function plugDisks(
-  runtime: Runtime<KernelExport>, backends: readonly BlockBackend[], timeoutMs: number,
-): Promise<KernelDisk[]> {
-  const opened: BlockBackend[] = []
+/**
+ * How a device gets into the machine: onto the list the kernel reads at boot
+ * (before boot), or into the running kernel (Kernel's #hotplug).
+ */
+type PlugDevice = (name: string, create: (host: DeviceHost) => DeviceRegisters) => Promise<void>
+
+/** Open backend and plug it in as virtio-blk disk name; the backend is closed again when that fails. */
+async function plugDisk(plug: PlugDevice, name: string, backend: BlockBackend, timeoutMs: number): Promise<KernelDisk> {
+  await backend.open()
   try {
-    const disks: KernelDisk[] = []
-    for (const [index, backend] of backends.entries()) {
-      await backend.open()
-      opened.push(backend)
-      if (backends.indexOf(backend) !== index) throw new TypeError(`disks[${index}] is disks[${backends.indexOf(backend)}] again`)
-      const name = `vd${String.fromCharCode(0x61 + index)}`
-      const created: VirtioBlk[] = []
-      await runtime.plugDevice(name, MMIO_WINDOW, (host) => {
-        const blk = new VirtioBlk(host, name, backend, timeoutMs)
-        created.push(blk)
-        return new VirtioMmio(host, name, blk)
-      })
-      const [blk] = created
-      if (blk === undefined) throw new UklklError(`disk ${name} was not created`)
-      disks.push(new KernelDisk(name, backend, blk.stats))
-    }
-    return disks
+    const created: VirtioBlk[] = []
+    await plug(name, (host) => {
+      const blk = new VirtioBlk(host, name, backend, timeoutMs)
+      created.push(blk)
+      return new VirtioMmio(host, name, blk)
+    })
+    const [blk] = created
+    if (blk === undefined) throw new UklklError(`disk ${name} was not created`)
+    return new KernelDisk(name, backend, blk.stats)
   } catch (error) {
-    await closeBackends(opened).catch(() => undefined)
+    await backend.close().catch(() => undefined)
     throw error
   }
 }
 
-/** Open the NICs' backends and plug each in as a virtio-net device, in order. */
-async function plugNics(runtime: Runtime<KernelExport>, backends: readonly NetBackend[]): Promise<KernelNic[]> {
-  const opened: NetBackend[] = []
+/** Open backend and plug it in as virtio-net device name; the backend is closed again when that fails. */
+async function plugNic(plug: PlugDevice, name: string, backend: NetBackend): Promise<KernelNic> {
+  await backend.open()
   try {
-    const nics: KernelNic[] = []
-    for (const [index, backend] of backends.entries()) {
-      if (backends.indexOf(backend) !== index) throw new TypeError(`nics[${index}] is nics[${backends.indexOf(backend)}] again`)
-      await backend.open()
-      opened.push(backend)
-      const name = `net${index}`
-      const created: VirtioNet[] = []
-      await runtime.plugDevice(name, MMIO_WINDOW, (host) => {
-        // The model asks the transport (made after it) for the features the driver accepted.
-        let transport: VirtioMmio | null = null
-        const model = new VirtioNet(host, backend, () => transport?.negotiated ?? 0n, () => transport?.configChanged())
-        created.push(model)
-        transport = new VirtioMmio(host, name, model)
-        return transport
-      })
-      const [model] = created
-      if (model === undefined) throw new UklklError(`NIC ${name} was not created`)
-      nics.push(new KernelNic(backend, model.stats))
-    }
-    return nics
+    const created: VirtioNet[] = []
+    await plug(name, (host) => {
+      // The model asks the transport (made after it) for the features the driver accepted.
+      let transport: VirtioMmio | null = null
+      const model = new VirtioNet(host, backend, () => transport?.negotiated ?? 0n, () => transport?.configChanged())
+      created.push(model)
+      transport = new VirtioMmio(host, name, model)
+      return transport
+    })
+    const [model] = created
+    if (model === undefined) throw new UklklError(`NIC ${name} was not created`)
+    return new KernelNic(backend, model.stats)
   } catch (error) {
-    await closeBackends(opened).catch(() => undefined)
+    await backend.close().catch(() => undefined)
     throw error
   }
+}
+
+/* virtio-blk names disks vda … vdz, then vdaa: 26 keeps names and order simple. */
+const MAX_DISKS = 26
+
+/** The name the kernel gives the disk probed index-th (virtio-blk numbers them as it probes). */
+const diskName = (index: number): string => `vd${String.fromCharCode(0x61 + index)}`
+
+/** Kernels whose devtmpfs is mounted on /dev. */
+const devMounted = new WeakSet<Kernel>()
+
+/** The disks' device nodes (/dev/vda, /dev/vda1, …), made by the kernel as it finds them. */
+async function mountDev(k: Kernel): Promise<void> {
+  if (devMounted.has(k)) return
+  devMounted.add(k)
+  await k.mountFs('devtmpfs', { target: '/dev' })
 }
 
 /**
@@ -669,8 +753,8 @@ async function plugNics(runtime: Runtime<KernelExport>, backends: readonly NetBa
  * always boots (KernelOptions.snapshot says which).
  */
 function snapshotKey(options: KernelOptions, memoryMiB: number, userMemoryMiB: number, softLockupMs: number): string | null {
-  if (options.snapshot === false || (options.disks?.length ?? 0) > 0 || (options.nics?.length ?? 0) > 0
-    || options.seed !== undefined || options.hostOps !== undefined || options.trace !== undefined) return null
+  if (options.snapshot === false || options.seed !== undefined || options.hostOps !== undefined
+    || options.trace !== undefined) return null
   // The watchdog takes a block of the heap before boot: with and without it, the heaps differ.
   return JSON.stringify([memoryMiB, userMemoryMiB, softLockupMs > 0, options.cmdline ?? '', options.scheduler ?? {}])
 }
@@ -719,9 +803,6 @@ async function reseed(k: Kernel): Promise<void> {
   }
 }
 
-/* virtio-blk names disks vda … vdz, then vdaa: 26 keeps names and order simple. */
-const MAX_DISKS = 26
-
 /** Boot a kernel; resolves once it serves syscalls. */
 export async function startKernel(options: KernelOptions = {}): Promise<Kernel> {
   const memoryMiB = options.memoryMiB ?? 64
@@ -736,7 +817,15 @@ export async function startKernel(options: KernelOptions = {}): Promise<Kernel> 
   if (!(softLockupMs >= 0)) throw new RangeError(`softLockupMs must be 0 or more, not ${softLockupMs}`)
   const diskTimeoutMs = options.diskTimeoutMs ?? DEFAULT_IO_TIMEOUT_MS
   if (!(diskTimeoutMs >= 0)) throw new RangeError(`diskTimeoutMs must be 0 or more, not ${diskTimeoutMs}`)
-  if ((options.disks?.length ?? 0) > MAX_DISKS) throw new RangeError(`at most ${MAX_DISKS} disks, not ${options.disks?.length}`)
+  const givenDisks = options.disks ?? []
+  const givenNics = options.nics ?? []
+  if (givenDisks.length > MAX_DISKS) throw new RangeError(`at most ${MAX_DISKS} disks, not ${givenDisks.length}`)
+  for (const [list, given] of [['disks', givenDisks], ['nics', givenNics]] as const) {
+    for (const [index, backend] of given.entries()) {
+      const first = (given as readonly unknown[]).indexOf(backend)
+      if (first !== index) throw new TypeError(`${list}[${index}] is ${list}[${first}] again`)
+    }
+  }
   const image = options.image ?? await loadKernelImage()
   const compiled = imageModules.get(image)
   if (compiled === undefined) throw new TypeError('options.image must be a kernel image from loadKernelImage()')
@@ -754,12 +843,23 @@ export async function startKernel(options: KernelOptions = {}): Promise<Kernel> 
     userMemoryBytes: userMemoryMiB * 1024 * 1024,
     softLockupMs,
   })
-  const disks = await plugDisks(runtime, options.disks ?? [], diskTimeoutMs)
-  const nics = await plugNics(runtime, options.nics ?? []).catch(async (error: unknown) => {
-    await closeBackends(disks.map((d) => d.backend)).catch(() => undefined)
-    throw error
-  })
-  const backends = [...disks.map((d) => d.backend), ...nics.map((n) => n.backend)]
+  // A kernel that is saved or loaded gets its devices once it runs (a save holds none); any other, before boot.
+  const plugLater = key !== null
+  const disks: KernelDisk[] = []
+  const nics: KernelNic[] = []
+  const backends = (): { close(): Promise<void> }[] => [...disks.map((d) => d.backend), ...nics.map((n) => n.backend)]
+  if (!plugLater) {
+    const beforeBoot: PlugDevice = async (name, create) => {
+      await runtime.plugDevice(name, MMIO_WINDOW, create)
+    }
+    try {
+      for (const backend of givenDisks) disks.push(await plugDisk(beforeBoot, diskName(disks.length), backend, diskTimeoutMs))
+      for (const backend of givenNics) nics.push(await plugNic(beforeBoot, `net${nics.length}`, backend))
+    } catch (error) {
+      await closeBackends(backends()).catch(() => undefined)
+      throw error
+    }
+  }
   if (saved === undefined) {
     const cmdline = `mem=${memoryMiB}M ${options.cmdline ?? ''}`.trim()
     const bytes = new TextEncoder().encode(`${cmdline}\0`)
@@ -770,27 +870,37 @@ export async function startKernel(options: KernelOptions = {}): Promise<Kernel> 
     try {
       result = Number(await runtime.call('kernel_start', [arg], { name: 'boot' }))
     } catch (error) {
-      await closeBackends(backends).catch(() => undefined)
+      await closeBackends(backends()).catch(() => undefined)
       throw error
     }
     runtime.userMemory.free(arg)
     if (result !== 0) {
       runtime.fail(new KernelStoppedError('the kernel did not boot'))
-      await closeBackends(backends).catch(() => undefined)
+      await closeBackends(backends()).catch(() => undefined)
       throw new UklklError(`kernel_start failed with ${result}; console tail:\n${runtime.console.tail()}`)
     }
     const snapshot = key === null ? null : await saveBoot(runtime)
     if (key !== null && snapshot !== null) await keepBootSnapshot(compiled.digest, key, snapshot, onDisk)
   }
-  const kernel = new Kernel(runtime, image, disks, nics, saved !== undefined)
-  if (saved !== undefined) await reseed(kernel)
-  // The kernel's wall clock starts at 1970: the host's time, so that files get today's times.
-  const now = Date.now()
-  const timespec = new DataView(new ArrayBuffer(16))
-  timespec.setBigInt64(0, BigInt(Math.floor(now / 1000)), true)
-  timespec.setBigInt64(8, BigInt((now % 1000) * 1_000_000), true)
-  await kernel.sys.clock_settime64(kernel.constants.CLOCK_REALTIME, new Uint8Array(timespec.buffer))
-  // The disks' device nodes (/dev/vda, /dev/vda1, …), made by the kernel as it finds them.
-  if (disks.length > 0) await kernel.mountFs('devtmpfs', { target: '/dev' })
+  const kernel = new Kernel(runtime, image, { disks, nics, diskTimeoutMs, restored: saved !== undefined })
+  try {
+    if (saved !== undefined) await reseed(kernel)
+    // The kernel's wall clock starts at 1970: the host's time, so that files get today's times.
+    const now = Date.now()
+    const timespec = new DataView(new ArrayBuffer(16))
+    timespec.setBigInt64(0, BigInt(Math.floor(now / 1000)), true)
+    timespec.setBigInt64(8, BigInt((now % 1000) * 1_000_000), true)
+    await kernel.sys.clock_settime64(kernel.constants.CLOCK_REALTIME, new Uint8Array(timespec.buffer))
+    if (plugLater) {
+      for (const backend of givenDisks) await kernel.addDisk(backend)
+      for (const backend of givenNics) await kernel.addNic(backend)
+    } else if (disks.length > 0) {
+      await mountDev(kernel)
+    }
+  } catch (error) {
+    // The kernel closes the backends it has; a backend not plugged in yet was never opened.
+    await kernel.halt().catch(() => undefined)
+    throw error
+  }
   return kernel
 }

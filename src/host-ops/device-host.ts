@@ -4,9 +4,12 @@
  * line and register window, its copies to and from guest memory, its interrupts
  * and its waits on host I/O (the DeviceHost of runtime.ts).
  *
- * The IRQ line is reserved through the kernel's kernel_get_free_irq, on a fiber,
- * before boot; the window goes on the MMIO bus with the command-line fragment that
- * announces it to virtio-mmio. An interrupt raised from the event loop (host
+ * The IRQ line is reserved through the kernel's kernel_get_free_irq, on a fiber;
+ * the window goes on the MMIO bus. Plugged before boot, the device is on the list
+ * the kernel reads at boot (virtio_mmio.device= options); plugged after, it is
+ * the caller's to tell the kernel, by writing the returned <size>@<base>:<irq> into
+ * the arch's parameter uklkl.virtio_mmio_device (the runtime makes no syscalls).
+ * An interrupt raised from the event loop (host
  * I/O completed) is raised by a new fiber at the highest priority that calls
  * kernel_trigger_irq - never inside a host op, which may not block, while the
  * handler may wait for the CPU. One raised inside a host op (a device that
@@ -14,7 +17,6 @@
  * the thread that owns the CPU: kernel_mark_irq only marks it, and that thread
  * runs the handler at its next interrupt point.
  *
- * Limits: only before the kernel reads its device list (at boot).
  */
 import { UklklError } from '../errors.js'
 import { PRIORITY_HIGHEST } from '../sched/fiber.js'
@@ -38,13 +40,10 @@ export interface DeviceMachine {
 
 export async function plugDevice(
   machine: DeviceMachine, name: string, size: number, create: (host: DeviceHost) => DeviceRegisters,
-): Promise<void> {
+): Promise<string | null> {
   const { sched, memory, bus } = machine
   if (!Number.isInteger(size) || size <= 0 || size > MAX_WINDOW) {
     throw new RangeError(`device ${name}: a register window of ${size} bytes (1..${MAX_WINDOW})`)
-  }
-  if (bus.announced) {
-    throw new UklklError(`device ${name}: the kernel has read its device list at boot; plug devices in before it starts`)
   }
   const irq = Number(await sched.call({ name: `irq for ${name}`, priority: PRIORITY_HIGHEST, root: { fn: machine.getFreeIrq, args: [0] } }))
   if (irq <= 0) throw new UklklError(`device ${name}: no free IRQ line (kernel_get_free_irq returned ${irq})`)
@@ -78,11 +77,14 @@ export async function plugDevice(
   }
   const registers = create(host)
   const base = bus.nextBase()
+  // virtio-mmio's form of a device: <size>@<base>:<irq>.
+  const device = `${size}@0x${base.toString(16)}:${irq}`
+  const announced = bus.announced
   bus.add({
     base, size,
-    // virtio-mmio's command-line form: <size>@<base>:<irq>.
-    cmdline: `virtio_mmio.device=${size}@0x${base.toString(16)}:${irq}`,
+    cmdline: announced ? '' : `virtio_mmio.device=${device}`,
     read: (offset, width) => registers.read(offset, width),
     write: (offset, width, value) => registers.write(offset, width, value),
   })
+  return announced ? device : null
 }

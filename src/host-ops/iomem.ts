@@ -6,9 +6,10 @@
  *
  * A device is a register window the host serves. The bus holds them: devices
  * given when the runtime is created, and those plugged in later (plugDevice,
- * index.ts) until the kernel reads the fragment at boot - after that the list is
- * closed, because nothing would tell the kernel of a new device. With no devices,
- * ioremap finds nothing and the fragment is empty.
+ * device-host.ts). The fragment lists those plugged in before the kernel reads
+ * it at boot; the kernel learns of a later one from its caller (the arch's
+ * uklkl.virtio_mmio_device parameter). With no devices, ioremap finds nothing and
+ * the fragment is empty.
  */
 import { type HostContext, type Ptr, hex } from './context.js'
 
@@ -38,7 +39,7 @@ export class MmioBus {
     return this.#devices
   }
 
-  /** The kernel has read the device list: no device can be added any more. */
+  /** The kernel has read the device list: a device added now is not on it. */
   get announced(): boolean {
     return this.#announced
   }
@@ -49,7 +50,6 @@ export class MmioBus {
   }
 
   add(device: MmioDevice): void {
-    if (this.#announced) throw new Error('the kernel has read its device list already')
     this.#devices.push(device)
   }
 

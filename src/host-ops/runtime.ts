@@ -133,10 +133,13 @@ export interface Runtime<Export extends string = string> {
   readonly userMemory: GuestMemory
   /**
    * Plug a virtio-mmio device with a register window of size bytes into the
-   * machine: the runtime reserves its IRQ line and address and announces it on the
-   * kernel's command line. Only before boot: the kernel reads the list once.
+   * machine: the runtime reserves its IRQ line and address. Before boot it
+   * announces the device on the kernel's command line, and resolves with null;
+   * after, it resolves with the device as <size>@<base>:<irq>, for the caller to
+   * write into /sys/module/uklkl/parameters/virtio_mmio_device (wasm/arch's
+   * io.c), which plugs it into the running kernel.
    */
-  plugDevice(name: string, size: number, create: (host: DeviceHost) => DeviceRegisters): Promise<void>
+  plugDevice(name: string, size: number, create: (host: DeviceHost) => DeviceRegisters): Promise<string | null>
   readonly console: ConsoleText
   /**
    * Save the runtime at rest as a boot snapshot (snapshot.ts), for instantiate's

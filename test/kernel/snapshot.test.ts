@@ -4,12 +4,14 @@
 // booted one's threads, runs them (timers, threads, files), keeps its own state, reads its
 // clock from where the saved kernel's stood, and gets its own random bytes.
 import { spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { mkdtempSync, readdirSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { type Kernel, memoryDisk, startKernel } from '../../src/index.js'
+import { type Kernel, type KernelDisk, fileDisk, startKernel } from '../../src/index.js'
+import { makeExt4, seededTree } from '../support/images.js'
 
 // A cache of this file's own, so that its first kernel boots.
 const CACHE = mkdtempSync(path.join(os.tmpdir(), 'uklkl-snapshots-'))
@@ -123,11 +125,70 @@ await k.halt()`
     expect(readdirSync(path.join(CACHE, 'snapshots')).filter((n) => n.endsWith('.snapshot'))).toHaveLength(1)
   })
 
-  it('snapshot: false, a seed, or a disk boot afresh', async () => {
+  it('snapshot: false or a seed boots afresh', async () => {
     await (await startKernel(OPTIONS)).halt()
-    for (const options of [{ snapshot: false }, { seed: 7 }, { disks: [memoryDisk(1 << 20)] }]) {
+    for (const options of [{ snapshot: false }, { seed: 7 }]) {
       const k = await startKernel({ ...OPTIONS, ...options })
       expect(k.restored, Object.keys(options).join()).toBe(false)
+      await k.halt()
+    }
+  })
+})
+
+describe('devices of a kernel that runs', () => {
+  /** An ext4 image of a seeded tree, made by mke2fs -d, and the SHA-256 of each of the tree's files as the host reads them. */
+  async function treeImage(name: string, seed: number): Promise<{ image: string, files: Record<string, string> }> {
+    const tree = path.join(CACHE, `${name}-tree`)
+    const manifest = seededTree(tree, { seed, files: 12, totalBytes: 96 * 1024, dirs: 3 })
+    const image = path.join(CACHE, `${name}.img`)
+    await makeExt4(image, { sizeMiB: 8, from: tree })
+    return { image, files: Object.fromEntries(Object.entries(manifest).flatMap(([where, entry]) => (entry.type === 'file' ? [[where, entry.sha256]] : []))) }
+  }
+
+  /** The SHA-256 of every file of the tree as the kernel reads it from the mounted disk. */
+  async function kernelFiles(k: Kernel, disk: KernelDisk, files: Record<string, string>): Promise<Record<string, string>> {
+    const target = await k.mount(disk, { readOnly: true })
+    const read: Record<string, string> = {}
+    for (const relative of Object.keys(files)) {
+      read[relative] = createHash('sha256').update(await k.fs.readFile(`${target}/${relative}`)).digest('hex')
+    }
+    return read
+  }
+
+  it('a loaded kernel gets its disk plugged in running, and reads what a booted kernel and the host read', async () => {
+    const { image, files } = await treeImage('a', 1)
+    expect(Object.values(files).length).toBeGreaterThan(0)
+    await (await startKernel(OPTIONS)).halt()
+    const loaded = await startKernel({ ...OPTIONS, disks: [fileDisk(image, { readOnly: true })] })
+    const booted = await startKernel({ ...OPTIONS, snapshot: false, disks: [fileDisk(image, { readOnly: true })] })
+    try {
+      expect([loaded.restored, booted.restored]).toEqual([true, false])
+      for (const k of [loaded, booted]) {
+        const [disk] = k.disks
+        if (disk === undefined) throw new Error('no disk')
+        expect(disk.name).toBe('vda')
+        expect((await k.fs.stat('/dev/vda')).isBlockDevice()).toBe(true)
+        expect(await kernelFiles(k, disk, files)).toEqual(files)
+      }
+    } finally {
+      await Promise.all([loaded.halt(), booted.halt()])
+    }
+  })
+
+  it('addDisk plugs a second disk into a running kernel as vdb; a bad backend is an error and the kernel goes on', async () => {
+    const [first, second] = [await treeImage('b', 2), await treeImage('c', 3)]
+    const k = await startKernel({ ...OPTIONS, disks: [fileDisk(first.image, { readOnly: true })] })
+    try {
+      const added = await k.addDisk(fileDisk(second.image, { readOnly: true }))
+      expect(added.name).toBe('vdb')
+      expect(k.disks.map((d) => d.name)).toEqual(['vda', 'vdb'])
+      expect(await kernelFiles(k, added, second.files)).toEqual(second.files)
+      await expect(k.addDisk(fileDisk(path.join(CACHE, 'missing.img')))).rejects.toMatchObject({ code: 'ENOENT' })
+      expect(k.disks).toHaveLength(2)
+      const [vda] = k.disks
+      if (vda === undefined) throw new Error('no vda')
+      expect(await kernelFiles(k, vda, first.files)).toEqual(first.files)
+    } finally {
       await k.halt()
     }
   })
