@@ -199,6 +199,15 @@ export function bindSyscalls(
   // The first name wins: EAGAIN over its alias EWOULDBLOCK.
   for (const [name, value] of Object.entries(errno)) if (!errnoNames.has(value)) errnoNames.set(value, name)
   const sys: Record<string, SyscallFn> = {}
-  for (const syscall of table) sys[syscall.name] = bindSyscall(syscall, target, errnoNames)
+  for (const syscall of table) {
+    // Each is bound at its first call: a kernel, and each of its threads, has hundreds of syscalls and
+    // uses a few, and binding them all took 8 ms. The object literal names the function.
+    let bound: SyscallFn | null = null
+    const named = {
+      [syscall.name]: (...values: SyscallArgValue[]): Promise<number> =>
+        (bound ??= bindSyscall(syscall, target, errnoNames))(...values),
+    }
+    sys[syscall.name] = named[syscall.name] as SyscallFn
+  }
   return sys
 }

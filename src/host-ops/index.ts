@@ -249,6 +249,7 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
     ctx, sched: runtimeSched, memory, handles, blockMakers, bus, console, arena: userArena,
     stackPointer: exports.__stack_pointer as WebAssembly.Global,
     heapBase: (exports.__heap_base as WebAssembly.Global).value as number,
+    module,
     freePages: exported('kernel_free_pages') as unknown as FreePagesExport,
     fuel: (exports.uklkl_fuel as WebAssembly.Global | undefined) ?? null,
   })

@@ -12,8 +12,9 @@
  * saved one, so the kernel's time and every armed timer's deadline stay as they
  * were; its threads go back into their wait queues in the saved order.
  *
- * Memory: the static area below the heap whole (the new instance's data segments
- * hold the module's initial values, not the booted ones); of the heap, the live
+ * Memory: the pages of the static area below the heap that boot changed (a new
+ * instance starts with the module's data segments there; a throwaway instance
+ * shows which those are); of the heap, the live
  * blocks, except the free pages of the kernel's RAM (kernel_free_pages: a free
  * page's bytes are never read before the kernel writes it), the parts of thread
  * stacks above each stack pointer, the used parts of asyncify buffers, and the
@@ -72,6 +73,8 @@ export interface SnapshotParts {
   readonly stackPointer: WebAssembly.Global
   /** Where the heap starts: below it lies the module's static data. */
   readonly heapBase: number
+  /** The module: a throwaway instance of it shows the static data a new instance starts with. */
+  readonly module: WebAssembly.Module
   readonly handles: Handles
   readonly blockMakers: BlockMakers
   readonly bus: MmioBus
@@ -148,6 +151,20 @@ function freeRamPages(parts: SnapshotParts): { start: number, free: Uint8Array }
   }
 }
 
+/** The first bytes of the memory of a new instance of module: its data segments, and zeros. */
+function initialStatic(module: WebAssembly.Module, bytes: number): Uint8Array {
+  // Nothing runs in it (the module has no start function): its imports are never called.
+  const imports: Record<string, Record<string, () => never>> = {}
+  for (const { module: name, name: field } of WebAssembly.Module.imports(module)) {
+    (imports[name] ??= {})[field] = () => {
+      throw new UklklError('the snapshot\'s throwaway instance was called into')
+    }
+  }
+  const { memory } = new WebAssembly.Instance(module, imports).exports
+  if (!(memory instanceof WebAssembly.Memory)) throw new UklklError('the module exports no memory')
+  return new Uint8Array(memory.buffer, 0, bytes).slice()
+}
+
 /** The memory that means something (see the file's head), as ranges of whole pages. */
 function savedMemory(parts: SnapshotParts, scheduler: SchedulerState, ram: { start: number, free: Uint8Array }): MemoryRange[] {
   const memory = new Uint8Array(parts.memory.buffer)
@@ -178,6 +195,12 @@ function savedMemory(parts: SnapshotParts, scheduler: SchedulerState, ram: { sta
     }
   }
   const staticPages = Math.ceil(parts.heapBase / PAGE)
+  const initial = initialStatic(parts.module, staticPages * PAGE)
+  const changed = (page: number): boolean => {
+    const start = page * PAGE
+    for (let i = start; i < start + PAGE; i++) if (memory[i] !== initial[i]) return true
+    return false
+  }
   const words = new Uint32Array(parts.memory.buffer)
   const zero = (page: number): boolean => {
     for (let i = page * (PAGE / 4), end = i + PAGE / 4; i < end; i++) if (words[i] !== 0) return false
@@ -186,7 +209,7 @@ function savedMemory(parts: SnapshotParts, scheduler: SchedulerState, ram: { sta
   const ranges: MemoryRange[] = []
   let first = -1
   for (let page = 0; page <= pages.length; page++) {
-    const keep = page < staticPages || (page < pages.length && pages[page] === 1 && !zero(page))
+    const keep = page < staticPages ? changed(page) : page < pages.length && pages[page] === 1 && !zero(page)
     if (keep && first < 0) first = page
     if (!keep && first >= 0) {
       ranges.push({ address: first * PAGE, bytes: memory.slice(first * PAGE, page * PAGE) })
