@@ -8,7 +8,7 @@
  * shape a boot (startKernel's snapshotKey); a file also records both, and the
  * format, and is used only when all three match. Files are written whole under a
  * temporary name and renamed, so concurrent processes never read half a file; the
- * directory keeps the MAX_FILES most recently used. The directory is
+ * directory keeps the MAX_FILES most recently used, the process MAX_IN_PROCESS. The directory is
  * $UKLKL_CACHE_DIR/snapshots, else $XDG_CACHE_HOME/uklkl/snapshots, else
  * ~/.cache/uklkl/snapshots.
  *
@@ -26,9 +26,20 @@ import type { SavedRuntime } from './host-ops/runtime.js'
 /** The version of what a saved file holds: a runtime that saves differently bumps it. */
 const FORMAT = 1
 const MAX_FILES = 32
+/** Snapshots kept in the process (about 2 MB each), the most recently used. */
+const MAX_IN_PROCESS = 8
 
-/** Where snapshots are kept this process, by file name. */
+/** Where snapshots are kept this process, by file name, least recently used first. */
 const inProcess = new Map<string, SavedRuntime>()
+
+function keepInProcess(name: string, saved: SavedRuntime): void {
+  inProcess.delete(name)
+  inProcess.set(name, saved)
+  for (const old of inProcess.keys()) {
+    if (inProcess.size <= MAX_IN_PROCESS) break
+    inProcess.delete(old)
+  }
+}
 
 interface SnapshotFile {
   readonly format: number
@@ -51,6 +62,7 @@ function fileName(image: string, key: string): string {
 export async function findBootSnapshot(image: string, key: string, disk: boolean): Promise<SavedRuntime | undefined> {
   const name = fileName(image, key)
   const kept = inProcess.get(name)
+  if (kept !== undefined) keepInProcess(name, kept)
   if (kept !== undefined || !disk) return kept
   const file = path.join(cacheDir(), name)
   let found: SnapshotFile
@@ -60,16 +72,23 @@ export async function findBootSnapshot(image: string, key: string, disk: boolean
     return undefined // none, or unreadable: boot
   }
   if (found.format !== FORMAT || found.image !== image || found.key !== key) return undefined
-  inProcess.set(name, found.saved)
+  keepInProcess(name, found.saved)
   const now = new Date()
   await utimes(file, now, now).catch(() => undefined) // most recently used
   return found.saved
 }
 
+/** Drop a snapshot that could not be loaded, here and in the cache directory. */
+export async function forgetBootSnapshot(image: string, key: string): Promise<void> {
+  const name = fileName(image, key)
+  inProcess.delete(name)
+  await unlink(path.join(cacheDir(), name)).catch(() => undefined)
+}
+
 /** Keep a snapshot for this process and, with disk, for later ones. */
 export async function keepBootSnapshot(image: string, key: string, saved: SavedRuntime, disk: boolean): Promise<void> {
   const name = fileName(image, key)
-  inProcess.set(name, saved)
+  keepInProcess(name, saved)
   if (!disk) return
   const dir = cacheDir()
   const file: SnapshotFile = { format: FORMAT, image, key, saved }

@@ -21,7 +21,7 @@
  */
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { findBootSnapshot, keepBootSnapshot } from './boot-snapshots.js'
+import { findBootSnapshot, forgetBootSnapshot, keepBootSnapshot } from './boot-snapshots.js'
 import type { BlockBackend } from './devices/block/backends.js'
 import { DEFAULT_IO_TIMEOUT_MS, VirtioBlk } from './devices/block/virtio-blk.js'
 import { type NetBackend, VirtioNet } from './devices/net/virtio-net.js'
@@ -753,6 +753,7 @@ async function mountDev(k: Kernel): Promise<void> {
  * always boots (KernelOptions.snapshot says which).
  */
 function snapshotKey(options: KernelOptions, memoryMiB: number, userMemoryMiB: number, softLockupMs: number): string | null {
+  // A seed is for reproducible runs, mostly one kernel per seed: a save of each would be of no use.
   if (options.snapshot === false || options.seed !== undefined || options.hostOps !== undefined
     || options.trace !== undefined) return null
   // The watchdog takes a block of the heap before boot: with and without it, the heaps differ.
@@ -831,9 +832,9 @@ export async function startKernel(options: KernelOptions = {}): Promise<Kernel> 
   if (compiled === undefined) throw new TypeError('options.image must be a kernel image from loadKernelImage()')
   const key = snapshotKey(options, memoryMiB, userMemoryMiB, softLockupMs)
   const onDisk = options.snapshot !== 'process'
-  const saved = key === null ? undefined : await findBootSnapshot(compiled.digest, key, onDisk)
-  const runtime: Runtime<KernelExport> = await instantiate(compiled.module, {
-    restore: saved,
+  let saved = key === null ? undefined : await findBootSnapshot(compiled.digest, key, onDisk)
+  const runtimeFor = (restore: SavedRuntime | undefined): Promise<Runtime<KernelExport>> => instantiate(compiled.module, {
+    restore,
     functionNames: compiled.names,
     ...(options.onConsole === undefined ? {} : { onConsole: options.onConsole }),
     ...(options.trace === undefined ? {} : { trace: options.trace }),
@@ -843,6 +844,16 @@ export async function startKernel(options: KernelOptions = {}): Promise<Kernel> 
     userMemoryBytes: userMemoryMiB * 1024 * 1024,
     softLockupMs,
   })
+  let runtime: Runtime<KernelExport>
+  try {
+    runtime = await runtimeFor(saved)
+  } catch (error) {
+    // A save that does not fit this runtime (a cache file of another version) is dropped, and the kernel boots.
+    if (key === null || saved === undefined || !(error instanceof UklklError)) throw error
+    await forgetBootSnapshot(compiled.digest, key)
+    saved = undefined
+    runtime = await runtimeFor(saved)
+  }
   // A kernel that is saved or loaded gets its devices once it runs (a save holds none); any other, before boot.
   const plugLater = key !== null
   const disks: KernelDisk[] = []

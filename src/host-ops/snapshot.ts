@@ -51,6 +51,7 @@ export type HandleRecord = { readonly handle: number } & (
   | { readonly kind: 'semaphore' | 'mutex', readonly record: SyncRecord }
   | { readonly kind: 'timer', readonly record: TimerRecord })
 
+/** A saved runtime; a change of its shape bumps FORMAT in src/boot-snapshots.ts, which keeps them on disk. */
 export interface RuntimeSnapshot {
   readonly memory: readonly MemoryRange[]
   readonly stackPointer: number

@@ -5,10 +5,11 @@
 // clock from where the saved kernel's stood, and gets its own random bytes.
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtempSync, readdirSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import v8 from 'node:v8'
 import { describe, expect, it } from 'vitest'
 import { type Kernel, type KernelDisk, fileDisk, startKernel } from '../../src/index.js'
 import { makeExt4, seededTree } from '../support/images.js'
@@ -42,6 +43,13 @@ async function randomHex(k: Kernel): Promise<string> {
   expect(await k.sys.getrandom(bytes, bytes.length, 0)).toBe(bytes.length)
   return Buffer.from(bytes).toString('hex')
 }
+
+/** A script for a process of its own: it starts a kernel of OPTIONS, writes text to a file and prints what it saw. */
+const childScript = (text: string): string => `import { startKernel } from ${JSON.stringify(fileURLToPath(new URL('../../src/index.ts', import.meta.url)))}
+const k = await startKernel(${JSON.stringify(OPTIONS)})
+await k.fs.writeFile('/f', ${JSON.stringify(text)})
+console.log(JSON.stringify({ restored: k.restored, pid: await k.sys.getpid(), text: await k.fs.readFile('/f', 'utf8') }))
+await k.halt()`
 
 describe('boot snapshots', () => {
   it('the second kernel of the same options is loaded, with the booted kernel\'s threads, and works', async () => {
@@ -109,12 +117,7 @@ describe('boot snapshots', () => {
   it('a new process loads its first kernel from the save on disk, and that kernel works', async () => {
     await (await startKernel(OPTIONS)).halt()
     expect(readdirSync(path.join(CACHE, 'snapshots')).filter((n) => n.endsWith('.snapshot'))).toHaveLength(1)
-    const script = `import { startKernel } from ${JSON.stringify(fileURLToPath(new URL('../../src/index.ts', import.meta.url)))}
-const k = await startKernel(${JSON.stringify(OPTIONS)})
-await k.fs.writeFile('/f', 'from another process')
-console.log(JSON.stringify({ restored: k.restored, pid: await k.sys.getpid(), text: await k.fs.readFile('/f', 'utf8') }))
-await k.halt()`
-    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script],
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', childScript('from another process')],
       { encoding: 'utf8', env: { ...process.env, UKLKL_CACHE_DIR: CACHE }, timeout: 60_000 })
     expect(child.stderr).toBe('')
     expect(JSON.parse(child.stdout)).toEqual({ restored: true, pid: 1, text: 'from another process' })
@@ -123,6 +126,23 @@ await k.halt()`
     expect(own.restored).toBe(false)
     await own.halt()
     expect(readdirSync(path.join(CACHE, 'snapshots')).filter((n) => n.endsWith('.snapshot'))).toHaveLength(1)
+  })
+
+  it('a save on disk that does not fit is dropped, and the kernel boots (and saves again)', async () => {
+    const dir = path.join(CACHE, 'snapshots')
+    const files = readdirSync(dir).filter((n) => n.endsWith('.snapshot'))
+    expect(files).toHaveLength(1)
+    const file = path.join(dir, files[0] ?? '')
+    // A save whose user arena lies elsewhere, as a save of another version of the runtime might.
+    const record = v8.deserialize(readFileSync(file)) as { saved: { arena: { start: number } } }
+    record.saved.arena.start += 4096
+    writeFileSync(file, v8.serialize(record))
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', childScript('restored')],
+      { encoding: 'utf8', env: { ...process.env, UKLKL_CACHE_DIR: CACHE }, timeout: 60_000 })
+    expect(run.stderr).toBe('')
+    expect(JSON.parse(run.stdout)).toEqual({ restored: false, pid: 1, text: 'restored' })
+    const again = v8.deserialize(readFileSync(file)) as { saved: { arena: { start: number } } }
+    expect(again.saved.arena.start).toBe(record.saved.arena.start - 4096)
   })
 
   it('snapshot: false or a seed boots afresh', async () => {
