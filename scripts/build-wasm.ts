@@ -126,6 +126,9 @@ export function finishModule(linked: Uint8Array, options: Instrumentation): Fini
     // leaves it off, and the kernel's image was 70 KB larger without it.
     binaryen.setGenerateStackIR(true)
     binaryen.setOptimizeStackIR(true)
+    // A memory the host gives (the kernel imports its own) starts zeroed, as a new one
+    // does (src/memory-pool.ts zeroes a halted kernel's first): zeros need no data segment.
+    binaryen.setZeroFilledMemory(true)
     // Nothing calls the preemption point before the fuel checks do, so -O2 would
     // drop it as unused (or inline it away): an export keeps it, for that pass only.
     const point = options.preempt === false ? undefined : options.preemptPoint

@@ -2,6 +2,8 @@
 /**
  * kernel-compile.ts - compiling lkl.wasm so that a fresh process boots quickly:
  * V8's optimizing tier is deferred until the kernel's code has run well past a boot.
+ * Also read from its bytes: the limits of the memory it imports, which the host
+ * gives it (src/host-ops/memory-pool.ts).
  *
  * V8 (Node 20: 11.3) compiles a wasm function with Liftoff, its baseline compiler,
  * when the function is first called, and queues it for TurboFan once it has spent
@@ -81,4 +83,50 @@ export async function compileKernel(bytes: Uint8Array<ArrayBuffer>, tiering: Ker
   } finally {
     if (--raised === 0) v8.setFlagsFromString(`--wasm-tiering-budget=${restore}`)
   }
+}
+
+/** The limits of the memory a module imports, in wasm pages, from its bytes; null when it imports none. */
+export function importedMemory(bytes: Uint8Array): { initial: number, maximum: number | undefined } | null {
+  let at = 8 // magic and version
+  const u32 = (): number => {
+    let value = 0
+    for (let shift = 0; ; shift += 7) {
+      const byte = bytes[at++] ?? 0
+      value += (byte & 0x7f) * 2 ** shift
+      if ((byte & 0x80) === 0) return value
+    }
+  }
+  const skip = (): void => {
+    const length = u32() // read before at is: at += u32() would add to the old at
+    at += length
+  }
+  while (at < bytes.length) {
+    const id = bytes[at++]
+    const size = u32()
+    if (id !== 2) {
+      at += size
+      continue
+    }
+    for (let count = u32(); count > 0; count--) {
+      skip() // the module's name
+      skip() // the import's
+      const kind = bytes[at++]
+      if (kind === 0) u32() // a function: its type
+      else if (kind === 1) { // a table: its element type, then limits
+        at++
+        if ((bytes[at++] ?? 0) & 1) u32()
+        u32()
+      } else if (kind === 2) {
+        const flags = bytes[at++] ?? 0
+        const initial = u32()
+        return { initial, maximum: (flags & 1) !== 0 ? u32() : undefined }
+      } else if (kind === 3) at += 2 // a global: its type and mutability
+      else { // a tag: its attribute and type
+        at++
+        u32()
+      }
+    }
+    return null
+  }
+  return null
 }

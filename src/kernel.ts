@@ -30,7 +30,7 @@ import { type DiskMountOptions, KernelDisk, mountDisk, unmount } from './disk.js
 import { KernelStoppedError, LinuxError, UklklError } from './errors.js'
 import { type KernelFs, kernelFs } from './fs/index.js'
 import { KernelBuffer } from './kernel-buffer.js'
-import { compileKernel } from './kernel-compile.js'
+import { compileKernel, importedMemory } from './kernel-compile.js'
 // src/generated/ is written by `npm run build:kernel` from the built kernel: build it first.
 import {
   type Constants, KERNEL_EXPORTS, KERNEL_VERSION, type KernelExport, STRUCT_DECODERS, type StructInit, type StructName,
@@ -149,7 +149,11 @@ export interface KernelImage {
  * The compiled module of each image loadKernelImage() made (only those boot), its
  * function names, and the SHA-256 of its bytes (which names its boot snapshots).
  */
-const imageModules = new WeakMap<KernelImage, { module: WebAssembly.Module, names: FunctionNames | undefined, digest: string }>()
+const imageModules = new WeakMap<KernelImage, {
+  module: WebAssembly.Module, names: FunctionNames | undefined, digest: string,
+  /** The limits of the memory the image imports; null for an older image that defines its own. */
+  memoryLimits: { initial: number, maximum: number | undefined } | null,
+}>()
 
 const DEFAULT_IMAGE_DIR = new URL('../build/', import.meta.url)
 const images = new Map<string, Promise<KernelImage>>()
@@ -159,7 +163,8 @@ const images = new Map<string, Promise<KernelImage>>()
  * constants and structs); a mismatch means they come from different builds.
  */
 function imageFrom(
-  module: WebAssembly.Module, names: FunctionNames | undefined, digest: string, data: KernelData, where: string,
+  module: WebAssembly.Module, names: FunctionNames | undefined, digest: string,
+  memoryLimits: { initial: number, maximum: number | undefined } | null, data: KernelData, where: string,
 ): KernelImage {
   const problems: string[] = []
   const exported = new Set(WebAssembly.Module.exports(module).map((e) => e.name))
@@ -177,7 +182,7 @@ function imageFrom(
       `it lacks ${problems.slice(0, 8).join(', ')}${problems.length > 8 ? ` and ${problems.length - 8} more` : ''}`)
   }
   const image = { data, constants }
-  imageModules.set(image, { module, names, digest })
+  imageModules.set(image, { module, names, digest, memoryLimits })
   return image
 }
 
@@ -222,7 +227,7 @@ export function loadKernelImage(dir: URL = DEFAULT_IMAGE_DIR, options: LoadImage
       const compiling = compileKernel(wasm, tiering)
       // Hashed while V8 compiles on its own threads.
       const digest = createHash('sha256').update(wasm).digest('hex')
-      return imageFrom(await compiling, functionNames, digest, JSON.parse(data) as KernelData, dir.pathname)
+      return imageFrom(await compiling, functionNames, digest, importedMemory(wasm), JSON.parse(data) as KernelData, dir.pathname)
     })()
     images.set(key, image)
     image.catch(() => images.delete(key))
@@ -596,6 +601,8 @@ export class Kernel implements AsyncDisposable {
       throw forced
     }
     await this.#stop(new KernelStoppedError('the kernel halted while this call was in flight'))
+    // A clean halt: the kernel's memory may serve the next kernel loaded from a snapshot.
+    this.#runtime.release()
     return Number(outcome)
   }
 
@@ -833,8 +840,10 @@ export async function startKernel(options: KernelOptions = {}): Promise<Kernel> 
   const key = snapshotKey(options, memoryMiB, userMemoryMiB, softLockupMs)
   const onDisk = options.snapshot !== 'process'
   let saved = key === null ? undefined : await findBootSnapshot(compiled.digest, key, onDisk)
+  // A kernel restored from a save may get the memory of one that halted (memory-pool.ts).
   const runtimeFor = (restore: SavedRuntime | undefined): Promise<Runtime<KernelExport>> => instantiate(compiled.module, {
     restore,
+    ...(compiled.memoryLimits === null ? {} : { memoryLimits: compiled.memoryLimits }),
     functionNames: compiled.names,
     ...(options.onConsole === undefined ? {} : { onConsole: options.onConsole }),
     ...(options.trace === undefined ? {} : { trace: options.trace }),

@@ -375,6 +375,9 @@ function linkInputs(build: string): string[] {
 function link(build: string, wasm: string, map: string): void {
   run(llvmTool('wasm-ld'), [
     '--no-entry',
+    // The host gives the memory (it may hand a halted kernel's, already paged in, to a new one) and still reads it as an export.
+    '--import-memory',
+    '--export-memory',
     '--export=__stack_pointer',
     '--export=__heap_base',
     '--stack-first',
@@ -466,10 +469,10 @@ function requiredExports(): string[] {
   return [...LINKER_EXPORTS, ...header.exports.map((e) => e.name)]
 }
 
-/** Every import must be a host op, and every export the host drives must be there. */
+/** Every import must be a host op (or the memory the host gives), and every export the host drives must be there. */
 function checkModule(bytes: Uint8Array<ArrayBuffer>): { imports: number; exports: string[] } {
   const mod = new WebAssembly.Module(bytes)
-  const imports = WebAssembly.Module.imports(mod)
+  const imports = WebAssembly.Module.imports(mod).filter((i) => !(i.module === 'env' && i.name === 'memory' && i.kind === 'memory'))
   const stray = imports.filter((i) => i.module !== 'host' || i.kind !== 'function')
   if (stray.length) fail(`imports that are not host ops: ${stray.map((i) => `${i.module}.${i.name}`).join(', ')}`)
   const exports = WebAssembly.Module.exports(mod).map((e) => e.name)

@@ -56,11 +56,17 @@ export async function plugDevice(
     memorySize: () => memory.buffer.byteLength,
     readGuest(address, into) {
       inMemory('read', address, into.length)
+      // A late copy after the runtime stopped: the memory may be another kernel's now (memory-pool.ts).
+      if (sched.failure !== null) {
+        into.fill(0)
+        return
+      }
       // A fresh view each time: growing the memory detaches the old buffer.
       into.set(new Uint8Array(memory.buffer, address, into.length))
     },
     writeGuest(address, bytes) {
       inMemory('write', address, bytes.length)
+      if (sched.failure !== null) return
       new Uint8Array(memory.buffer).set(bytes, address)
     },
     raiseIrq() {

@@ -23,6 +23,7 @@ import { type BlockMakers, type MemoryOps, memoryOps } from './memory.js'
 import { type PreemptBinding, type PreemptOps, WATCHDOG_FUEL, preemptOps } from './preempt.js'
 import { type RandomOps, type RandomSeed, randomOps } from './random.js'
 import { type FreePagesExport, type RuntimeSnapshot, type SnapshotParts, loadRuntime, saveRuntime } from './snapshot.js'
+import { type MemoryLimits, memoryPool } from './memory-pool.js'
 import type { CallOptions, GuestMemory, Runtime, RuntimeWorker, SavedRuntime } from './runtime.js'
 import type { FunctionNames } from './function-names.js'
 import { type MutexOps, type SemaphoreOps, mutexOps, semaphoreOps } from './sync.js'
@@ -135,6 +136,12 @@ export interface HostOptions {
    */
   restore?: SavedRuntime | undefined
   /**
+   * The limits a module that imports its memory (env.memory: the kernel image)
+   * declares: the runtime gives it a new memory, or, for a restore, one a
+   * released runtime of the module had (memory-pool.ts).
+   */
+  memoryLimits?: MemoryLimits | undefined
+  /**
    * The module's function names, for a module built without its name section
    * (the kernel image: lkl.names): the stacks of the error that fails the runtime
    * get them (function-names.ts).
@@ -213,7 +220,14 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
     preempt: { watchdog: () => watchdog, watchdogFuel: () => watchdogFuel },
   })
   const imports = options.trace === undefined ? ops : traceOps(ops, () => sched!, options.trace)
-  const instance = await WebAssembly.instantiate(module, { host: imports as unknown as WebAssembly.ModuleImports })
+  const importsMemory = WebAssembly.Module.imports(module).some((i) => i.module === 'env' && i.kind === 'memory')
+  if (importsMemory && options.memoryLimits === undefined) throw new UklklError('the module imports its memory: give its limits (options.memoryLimits)')
+  const pool = importsMemory && options.memoryLimits !== undefined ? memoryPool(module, options.memoryLimits) : null
+  const given = pool?.take(options.restore !== undefined) ?? null
+  const instance = await WebAssembly.instantiate(module, {
+    host: imports as unknown as WebAssembly.ModuleImports,
+    ...(given === null ? {} : { env: { memory: given.memory } }),
+  })
   const exports = instance.exports
   for (const name of HOST_RUNTIME_EXPORTS) {
     if (!(name in exports)) throw new UklklError(`the module lacks the export ${name}: build it with scripts/build-wasm.ts`)
@@ -252,6 +266,7 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
     module,
     freePages: exported('kernel_free_pages') as unknown as FreePagesExport,
     fuel: (exports.uklkl_fuel as WebAssembly.Global | undefined) ?? null,
+    memoryUsed: given?.used ?? false,
   })
   const exported = (name: string): FiberRoot['fn'] => {
     const fn = exports[name]
@@ -286,7 +301,14 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
     },
     fail: (error) => runtimeSched.fail(error),
     beginStop: () => runtimeSched.beginStop(),
-    close: (reason) => runtimeSched.close(reason),
+    close: (reason) => {
+      runtimeSched.close(reason)
+      userArena?.close()
+    },
+    release() {
+      if (runtimeSched.failure === null) throw new UklklError('a runtime is released only once it is closed')
+      if (pool !== null && given !== null) pool.give(given.memory)
+    },
     async call(exportName, args = [], callOptions = {}) {
       return runtimeSched.call({ ...spawnOptions(callOptions, exportName), root: { fn: exported(exportName), args } })
     },

@@ -158,6 +158,12 @@ export interface Runtime<Export extends string = string> {
   beginStop(): void
   /** End every thread and free their memory; pending calls reject with reason. */
   close(reason: Error): void
+  /**
+   * After close(), when the runtime stopped cleanly and nothing of it is in use:
+   * its memory may serve the next runtime of the module restored from a snapshot
+   * (memory-pool.ts; views of it are detached first).
+   */
+  release(): void
 }
 
 /**

@@ -54,6 +54,8 @@ export type HandleRecord = { readonly handle: number } & (
 /** A saved runtime; a change of its shape bumps FORMAT in src/boot-snapshots.ts, which keeps them on disk. */
 export interface RuntimeSnapshot {
   readonly memory: readonly MemoryRange[]
+  /** Pages of live blocks left out as zeros, [address, bytes]: a used memory gets them zeroed. */
+  readonly zeros: readonly (readonly [number, number])[]
   readonly stackPointer: number
   readonly scheduler: SchedulerState
   readonly handles: { readonly next: number, readonly live: readonly HandleRecord[] }
@@ -84,6 +86,8 @@ export interface SnapshotParts {
   readonly freePages: FreePagesExport
   /** The preemption fuel: kernel_free_pages runs outside any thread, so it must not run out. */
   readonly fuel: WebAssembly.Global | null
+  /** Another instance had the memory before (memory-pool.ts): its pages are not zeros. */
+  readonly memoryUsed: boolean
 }
 
 /** Save a runtime at rest; an UklklError says why it cannot be saved. */
@@ -94,8 +98,10 @@ export function saveRuntime(parts: SnapshotParts): RuntimeSnapshot {
   const freeRam = freeRamPages(parts)
   const scheduler = sched.save()
   const live = handles.save()
+  const { ranges, zeros } = savedMemory(parts, scheduler, freeRam)
   return {
-    memory: savedMemory(parts, scheduler, freeRam),
+    memory: ranges,
+    zeros,
     stackPointer: parts.stackPointer.value as number,
     scheduler,
     handles: {
@@ -122,6 +128,7 @@ export function loadRuntime(parts: SnapshotParts, snapshot: RuntimeSnapshot): vo
   sched.load(snapshot.scheduler)
   const bytes = new Uint8Array(parts.memory.buffer)
   for (const range of snapshot.memory) bytes.set(range.bytes, range.address)
+  if (parts.memoryUsed) for (const [address, length] of snapshot.zeros) bytes.fill(0, address, address + length)
   parts.stackPointer.value = snapshot.stackPointer
   if (snapshot.arena !== null) parts.arena?.load(snapshot.arena)
   parts.handles.load(snapshot.handles.next, snapshot.handles.live.map((h) => ({
@@ -153,11 +160,11 @@ function freeRamPages(parts: SnapshotParts): { start: number, free: Uint8Array }
 }
 
 /** The first bytes of the memory of a new instance of module: its data segments, and zeros. */
-function initialStatic(module: WebAssembly.Module, bytes: number): Uint8Array {
+function initialStatic(module: WebAssembly.Module, bytes: number, pages: number): Uint8Array {
   // Nothing runs in it (the module has no start function): its imports are never called.
-  const imports: Record<string, Record<string, () => never>> = {}
-  for (const { module: name, name: field } of WebAssembly.Module.imports(module)) {
-    (imports[name] ??= {})[field] = () => {
+  const imports: Record<string, Record<string, WebAssembly.ImportValue>> = {}
+  for (const { module: name, name: field, kind } of WebAssembly.Module.imports(module)) {
+    (imports[name] ??= {})[field] = kind === 'memory' ? new WebAssembly.Memory({ initial: pages }) : () => {
       throw new UklklError('the snapshot\'s throwaway instance was called into')
     }
   }
@@ -167,7 +174,9 @@ function initialStatic(module: WebAssembly.Module, bytes: number): Uint8Array {
 }
 
 /** The memory that means something (see the file's head), as ranges of whole pages. */
-function savedMemory(parts: SnapshotParts, scheduler: SchedulerState, ram: { start: number, free: Uint8Array }): MemoryRange[] {
+function savedMemory(
+  parts: SnapshotParts, scheduler: SchedulerState, ram: { start: number, free: Uint8Array },
+): { ranges: MemoryRange[], zeros: [number, number][] } {
   const memory = new Uint8Array(parts.memory.buffer)
   const pages = new Uint8Array(memory.length / PAGE)
   const mark = (from: number, to: number): void => {
@@ -196,7 +205,8 @@ function savedMemory(parts: SnapshotParts, scheduler: SchedulerState, ram: { sta
     }
   }
   const staticPages = Math.ceil(parts.heapBase / PAGE)
-  const initial = initialStatic(parts.module, staticPages * PAGE)
+  // As large as the runtime's memory, which is at least what the module asks for.
+  const initial = initialStatic(parts.module, staticPages * PAGE, parts.memory.buffer.byteLength / 65536)
   const changed = (page: number): boolean => {
     const start = page * PAGE
     for (let i = start; i < start + PAGE; i++) if (memory[i] !== initial[i]) return true
@@ -208,14 +218,22 @@ function savedMemory(parts: SnapshotParts, scheduler: SchedulerState, ram: { sta
     return true
   }
   const ranges: MemoryRange[] = []
+  const zeros: [number, number][] = []
   let first = -1
   for (let page = 0; page <= pages.length; page++) {
-    const keep = page < staticPages ? changed(page) : page < pages.length && pages[page] === 1 && !zero(page)
+    const marked = page >= staticPages && page < pages.length && pages[page] === 1
+    const isZero = marked && zero(page)
+    const keep = page < staticPages ? changed(page) : marked && !isZero
     if (keep && first < 0) first = page
     if (!keep && first >= 0) {
       ranges.push({ address: first * PAGE, bytes: memory.slice(first * PAGE, page * PAGE) })
       first = -1
     }
+    if (isZero) {
+      const last = zeros.at(-1)
+      if (last !== undefined && last[0] + last[1] === page * PAGE) last[1] += PAGE
+      else zeros.push([page * PAGE, PAGE])
+    }
   }
-  return ranges
+  return { ranges, zeros }
 }

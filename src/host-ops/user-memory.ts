@@ -18,7 +18,7 @@
  * the free list when a larger block does not fit otherwise); the arena's size is
  * fixed when the instance is made.
  */
-import { UklklError } from '../errors.js'
+import { KernelStoppedError, UklklError } from '../errors.js'
 import type { HostContext, Ptr } from './context.js'
 import type { GuestMemory } from './runtime.js'
 import { FreeList, type FreeListState, alignUp } from '../sched/free-list.js'
@@ -54,6 +54,7 @@ export class UserArena implements GuestMemory {
    */
   readonly #slabs = new Map<number, boolean>()
   readonly #views: MemoryViews
+  #closed = false
 
   /**
    * Reserve size bytes (rounded up to whole pages) of memory from source; null
@@ -76,7 +77,16 @@ export class UserArena implements GuestMemory {
   }
 
   /** size bytes aligned to align (a power of two); throws RangeError when they do not fit. */
+  /**
+   * The runtime is closed: its memory may go to another kernel (memory-pool.ts),
+   * so no view, copy or block of it is given out any more; frees do nothing.
+   */
+  close(): void {
+    this.#closed = true
+  }
+
   alloc(size: number, align = MIN_ALIGN): number {
+    this.#checkOpen()
     if (size <= SLAB && align <= MIN_ALIGN) {
       const slab = this.#spareSlabs.pop() ?? this.#take(SLAB, MIN_ALIGN)
       this.#slabs.set(slab, true)
@@ -106,6 +116,7 @@ export class UserArena implements GuestMemory {
 
   /** Free a block from alloc. */
   free(addr: number): void {
+    if (this.#closed) return
     const slab = this.#slabs.get(addr)
     if (slab === true) {
       this.#slabs.set(addr, false)
@@ -163,7 +174,12 @@ export class UserArena implements GuestMemory {
     return { usedBytes: this.#blocks.usedBytes - spare * SLAB, liveBlocks: this.#blocks.liveBlocks - spare, size: this.size }
   }
 
+  #checkOpen(): void {
+    if (this.#closed) throw new KernelStoppedError('the kernel has stopped: its memory is no longer its own')
+  }
+
   #checkInside(address: number, length: number): void {
+    this.#checkOpen()
     if (address < this.start || address + length > this.end) {
       throw new RangeError(`0x${address.toString(16)} (${length} bytes) is outside the user arena`)
     }

@@ -67,12 +67,13 @@ export class Heap {
     return { blocks: this.#blocks.save(), peakBytes: this.#peakBytes, memoryBytes: this.#memory.buffer.byteLength }
   }
 
-  /** Take over a heap's save(): the memory grows to its size first. */
+  /** Take over a heap's save(): the memory grows to its size first (or keeps what it has beyond, free). */
   load(state: HeapState): void {
     const missing = state.memoryBytes - this.#memory.buffer.byteLength
-    if (missing < 0) throw new RangeError(`a heap of ${state.memoryBytes} bytes cannot load into ${this.#memory.buffer.byteLength}`)
     if (missing > 0) this.#memory.grow(missing / WASM_PAGE)
     this.#blocks.load(state.blocks)
+    // A memory that another instance grew further: the rest is free.
+    if (missing < 0) this.#blocks.add(state.memoryBytes, -missing)
     this.#peakBytes = state.peakBytes
   }
 

@@ -42,6 +42,7 @@ describe('halt', () => {
       userMemory: { alloc: () => 0, free: () => undefined, write: () => undefined, read: () => undefined, view: () => new Uint8Array(0) },
       console: { text: () => '', tail: () => '' },
       snapshot: () => { throw new Error('a wedged runtime is never saved') },
+      release: () => undefined,
       stats: () => ({
         liveFibers: 0, heap: { usedBytes: 0, peakBytes: 0, liveBlocks: 0, memoryBytes: 0 }, bufferHighWater: new Map(), userMemory: null,
       }),

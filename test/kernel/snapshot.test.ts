@@ -11,7 +11,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import v8 from 'node:v8'
 import { describe, expect, it } from 'vitest'
-import { type Kernel, type KernelDisk, fileDisk, startKernel } from '../../src/index.js'
+import { type Kernel, type KernelDisk, KernelStoppedError, fileDisk, startKernel } from '../../src/index.js'
 import { makeExt4, seededTree } from '../support/images.js'
 
 // A cache of this file's own, so that its first kernel boots.
@@ -143,6 +143,46 @@ describe('boot snapshots', () => {
     expect(JSON.parse(run.stdout)).toEqual({ restored: false, pid: 1, text: 'restored' })
     const again = v8.deserialize(readFileSync(file)) as { saved: { arena: { start: number } } }
     expect(again.saved.arena.start).toBe(record.saved.arena.start - 4096)
+  })
+
+  it('a halted kernel\'s memory, which the next kernel may get, is out of reach of what its users kept', async () => {
+    const first = await startKernel(OPTIONS)
+    const buffer = first.alloc(16)
+    buffer.bytes.set([1, 2, 3])
+    const view = buffer.bytes
+    expect(await first.halt()).toBe(0)
+    expect(view.length).toBe(0)
+    expect(() => buffer.bytes).toThrow(KernelStoppedError)
+    const next = await startKernel(OPTIONS)
+    try {
+      expect(next.restored).toBe(true)
+      const own = next.alloc(16)
+      expect(own.bytes.length).toBe(16)
+      await next.fs.writeFile('/after', 'works')
+      expect(await next.fs.readFile('/after', 'utf8')).toBe('works')
+    } finally {
+      await next.halt()
+    }
+  })
+
+  it('a kernel loaded into a halted kernel\'s memory sees none of that kernel\'s files', async () => {
+    const names = Array.from({ length: 300 }, (_, i) => `/ghost-${i}`)
+    const first = await startKernel(OPTIONS)
+    for (const name of names) await first.fs.writeFile(name, name)
+    await first.halt()
+    // The next kernels are loaded into the memory the first one filled with dentries, inodes and pages.
+    for (let round = 0; round < 2; round++) {
+      const next = await startKernel(OPTIONS)
+      try {
+        expect(next.restored).toBe(true)
+        expect((await next.fs.readdir('/')).filter((n) => n.startsWith('ghost-'))).toEqual([])
+        for (const name of names) await expect(next.fs.stat(name)).rejects.toMatchObject({ code: 'ENOENT' })
+        for (const name of names.slice(0, 50)) await next.fs.writeFile(name, `new ${name}`)
+        for (const name of names.slice(0, 50)) expect(await next.fs.readFile(name, 'utf8')).toBe(`new ${name}`)
+      } finally {
+        await next.halt()
+      }
+    }
   })
 
   it('snapshot: false or a seed boots afresh', async () => {
