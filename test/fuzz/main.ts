@@ -4,6 +4,7 @@
  *
  *   npm run fuzz -- [--calls N] [--seed N] [--pointers null,first-page,...] [--only SYSCALL,...]
  *                   [--timeout MS] [--probe-timeout MS] [--calls-per-kernel N] [--from N] [--verbose]
+ *                   [--unseeded] (kernels loaded from the boot snapshot, not seeded)
  *                   [--json FILE]
  *
  * Prints progress, then the report: calls per second, traps, hangs, unclean halts,
@@ -20,7 +21,7 @@ import {
 } from './syscall-fuzzer.js'
 
 const USAGE = 'usage: npm run fuzz -- [--calls N] [--seed N] [--pointers CLASS,...] [--only SYSCALL,...] [--timeout MS] [--probe-timeout MS] '
-  + `[--calls-per-kernel N] [--from N] [--verbose] [--json FILE]\npointer classes: ${POINTER_CLASSES.join(', ')}`
+  + `[--calls-per-kernel N] [--from N] [--verbose] [--unseeded] [--json FILE]\npointer classes: ${POINTER_CLASSES.join(', ')}`
 
 class UsageError extends Error {
   override name = 'UsageError'
@@ -45,7 +46,7 @@ function summary(report: FuzzReport): string {
   return `${report.calls} calls in ${(report.elapsedMs / 1000).toFixed(1)} s (${report.callsPerSecond.toFixed(0)}/s): `
     + `${report.returned} returned (${report.errno} with -errno, ${report.efault} of them EFAULT), ${report.blocked} blocked, `
     + `${report.traps.length} traps, ${report.hangs.length} hangs, ${report.uncleanHalts.length} unclean halts, `
-    + `${report.kernels} kernels`
+    + `${report.kernels} kernels (${report.loadedKernels} loaded from the boot snapshot)`
 }
 
 function printFinding(finding: Finding): void {
@@ -94,6 +95,7 @@ async function main(argv: readonly string[]): Promise<number> {
       'probe-timeout': { type: 'string' },
       'calls-per-kernel': { type: 'string' },
       verbose: { type: 'boolean', default: false },
+      unseeded: { type: 'boolean', default: false },
       json: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -112,6 +114,7 @@ async function main(argv: readonly string[]): Promise<number> {
     firstCall: integer(values.from, '--from', 0),
     onProgress: (report) => console.log(summary(report)),
     onFinding: printFinding,
+    unseeded: values.unseeded,
   }
   const classes = pointerClasses(values.pointers)
   if (classes !== undefined) options.pointerClasses = classes

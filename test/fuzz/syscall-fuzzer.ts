@@ -192,6 +192,12 @@ export interface FuzzOptions {
   only?: readonly string[]
   /** Options of each kernel the fuzzer boots. */
   kernel?: KernelOptions
+  /**
+   * Kernels without the run's seed: loaded from the boot snapshot instead of
+   * booting (KernelOptions.snapshot). Their random bytes differ from run to run,
+   * so a finding may not replay exactly.
+   */
+  unseeded?: boolean
   /** Every call and its result (the replay's transcript). */
   onCall?: (line: string) => void
   /** Progress, every progressEvery calls. */
@@ -219,6 +225,8 @@ export interface FuzzReport {
   hangs: Finding[]
   uncleanHalts: Finding[]
   kernels: number
+  /** Of them, those loaded from the boot snapshot (unseeded). */
+  loadedKernels: number
   /** How blocked calls ended when their kernel halted, by error name. */
   blockedEndings: Record<string, number>
   excluded: Record<string, string>
@@ -433,9 +441,11 @@ class FuzzKernel {
     this.#fds = fds
   }
 
-  static async boot(seed: number, firstCall: number, options: KernelOptions): Promise<FuzzKernel> {
+  static async boot(seed: number | null, firstCall: number, options: KernelOptions): Promise<FuzzKernel> {
     // The kernel's random bytes follow the run's seed, so that a replay sees the same ones.
-    const kernel = await startKernel({ memoryMiB: 64, seed: (BigInt(seed) << 32n) | BigInt(firstCall), ...options })
+    const kernel = await startKernel({
+      memoryMiB: 64, ...(seed === null ? {} : { seed: (BigInt(seed) << 32n) | BigInt(firstCall) }), ...options,
+    })
     try {
       return new FuzzKernel(kernel, firstCall, await stageFiles(kernel))
     } catch (error) {
@@ -502,7 +512,7 @@ export async function fuzzSyscalls(options: FuzzOptions): Promise<FuzzReport> {
   const started = performance.now()
   const report: FuzzReport = {
     seed, firstCall, calls: 0, elapsedMs: 0, callsPerSecond: 0, returned: 0, errno: 0, efault: 0, blocked: 0,
-    traps: [], hangs: [], uncleanHalts: [], kernels: 0, blockedEndings: {}, excluded: { ...EXCLUDED }, final: null,
+    traps: [], hangs: [], uncleanHalts: [], kernels: 0, loadedKernels: 0, blockedEndings: {}, excluded: { ...EXCLUDED }, final: null,
   }
   const replayCommand = (from: number, index: number): string => {
     const flags = [`--seed ${seed}`, `--from ${from}`, `--calls ${index - from + 1}`, '--verbose']
@@ -547,8 +557,9 @@ export async function fuzzSyscalls(options: FuzzOptions): Promise<FuzzReport> {
   let current: FuzzKernel | null = null
   let lastCall: GeneratedCall | null = null
   const boot = async (index: number): Promise<FuzzKernel> => {
-    const fresh = await FuzzKernel.boot(seed, index, kernelOptions)
+    const fresh = await FuzzKernel.boot(options.unseeded === true ? null : seed, index, kernelOptions)
     report.kernels++
+    if (fresh.kernel.restored) report.loadedKernels++
     if (table.length === 0) {
       const getrandom = await getrandomBlocks(fresh.kernel)
       if (getrandom !== null) report.excluded.getrandom = getrandom

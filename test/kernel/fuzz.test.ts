@@ -2,7 +2,7 @@
 // The syscall fuzzer's CI slice: a fixed seed, 2 000 raw syscalls with bad pointers of every class;
 // no trap, no hang, and the kernel still answers getpid and halts. `npm run fuzz` runs longer ones.
 import { describe, expect, it } from 'vitest'
-import { loadKernelImage } from '../../src/index.js'
+import { loadKernelImage, startKernel } from '../../src/index.js'
 import {
   EXCLUDED, POINTER_CLASSES, type FuzzReport, callSlots, eligibleSyscalls, fuzzSyscalls, generateCall,
 } from '../fuzz/syscall-fuzzer.js'
@@ -54,6 +54,16 @@ describe('the syscall fuzzer', () => {
     expect(findings(report)).toEqual([])
     expect(report.calls).toBe(CI_CALLS)
     // Most calls return; the rest blocked legitimately (reads of empty pipes, sleeps) while getpid was answered.
+    expect(report.returned + report.blocked).toBe(CI_CALLS)
+    expect(report.final, 'the last kernel after the slice').toEqual({ getpid: 1, halt: 0 })
+  }, 600_000)
+
+  it('the same slice on kernels loaded from the boot snapshot (unseeded): no trap, no hang, clean halts', async () => {
+    // A kernel of this file's options booted first, so that every kernel of the slice is loaded.
+    await (await startKernel({ memoryMiB: 64 })).halt()
+    const report = await fuzzSyscalls({ seed: CI_SEED, calls: CI_CALLS, unseeded: true })
+    expect(report.loadedKernels).toBe(report.kernels)
+    expect(findings(report)).toEqual([])
     expect(report.returned + report.blocked).toBe(CI_CALLS)
     expect(report.final, 'the last kernel after the slice').toEqual({ getpid: 1, halt: 0 })
   }, 600_000)
