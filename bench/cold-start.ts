@@ -8,7 +8,7 @@
  * alike; tables give the median and, in brackets, the minimum. Each probe times its
  * parts on performance.now() (ms since the process started): Node's own start,
  * import, loadKernelImage (read + compile; the compile alone by wrapping
- * WebAssembly.compile), instantiate (wrapping WebAssembly.instantiate), the boot
+ * WebAssembly.compile), instantiate (wrapping WebAssembly.Instance), the boot
  * (the rest of startKernel) and the first syscall. A strategy that is not one of
  * the library's options is set up by the probe itself: V8 flags set with
  * v8.setFlagsFromString before the import (and cleared where the strategy says),
@@ -80,10 +80,11 @@ WebAssembly.compile = async (bytes) => {
   if (strategy.flagsAfterCompile) v8.setFlagsFromString(strategy.flagsAfterCompile)
   return module
 }
-const instantiate = WebAssembly.instantiate
-WebAssembly.instantiate = async (module, imports) => {
+// The runtime instantiates synchronously (src/host-ops/index.ts).
+const Instance = WebAssembly.Instance
+WebAssembly.Instance = function (module, imports) {
   const begun = performance.now()
-  const instance = await instantiate(module, imports)
+  const instance = new Instance(module, imports)
   parts.instantiate = performance.now() - begun
   return instance
 }
