@@ -20,6 +20,7 @@ import { readFileSync, readdirSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { loadKernelImage, startKernel } from '../src/index.js'
+import { WasmBytes } from '../src/kernel-compile.js'
 import { printTable, type Row, writeResults } from './report.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -43,22 +44,9 @@ function build(fragments: readonly string[]): void {
 
 /** The size of a module's code section (id 10), from its section headers. */
 function codeSectionBytes(wasm: Uint8Array): number {
-  let at = 8 // magic and version
-  const leb = (): number => {
-    let value = 0
-    for (let shift = 0; ; shift += 7) {
-      const byte = wasm[at++] ?? 0
-      value += (byte & 0x7f) * 2 ** shift
-      if ((byte & 0x80) === 0) return value
-    }
-  }
-  while (at < wasm.length) {
-    const id = wasm[at++]
-    const size = leb()
-    if (id === 10) return size
-    at += size
-  }
-  throw new Error('no code section')
+  const size = new WasmBytes(wasm).section(10)
+  if (size === null) throw new Error('no code section')
+  return size
 }
 
 /** Median and best of BOOTS boots, ms, after the module is compiled. */

@@ -85,48 +85,66 @@ export async function compileKernel(bytes: Uint8Array<ArrayBuffer>, tiering: Ker
   }
 }
 
-/** The limits of the memory a module imports, in wasm pages, from its bytes; null when it imports none. */
-export function importedMemory(bytes: Uint8Array): { initial: number, maximum: number | undefined } | null {
-  let at = 8 // magic and version
-  const u32 = (): number => {
+/** A reader of a module's bytes: unsigned LEB128 numbers, names and section headers. */
+export class WasmBytes {
+  /** Where the next read starts: past the magic and the version. */
+  at = 8
+
+  constructor(readonly bytes: Uint8Array) {}
+
+  u32(): number {
     let value = 0
     for (let shift = 0; ; shift += 7) {
-      const byte = bytes[at++] ?? 0
+      const byte = this.bytes[this.at++] ?? 0
       value += (byte & 0x7f) * 2 ** shift
       if ((byte & 0x80) === 0) return value
     }
   }
-  const skip = (): void => {
-    const length = u32() // read before at is: at += u32() would add to the old at
-    at += length
+
+  byte(): number {
+    return this.bytes[this.at++] ?? 0
   }
-  while (at < bytes.length) {
-    const id = bytes[at++]
-    const size = u32()
-    if (id !== 2) {
-      at += size
-      continue
-    }
-    for (let count = u32(); count > 0; count--) {
-      skip() // the module's name
-      skip() // the import's
-      const kind = bytes[at++]
-      if (kind === 0) u32() // a function: its type
-      else if (kind === 1) { // a table: its element type, then limits
-        at++
-        if ((bytes[at++] ?? 0) & 1) u32()
-        u32()
-      } else if (kind === 2) {
-        const flags = bytes[at++] ?? 0
-        const initial = u32()
-        return { initial, maximum: (flags & 1) !== 0 ? u32() : undefined }
-      } else if (kind === 3) at += 2 // a global: its type and mutability
-      else { // a tag: its attribute and type
-        at++
-        u32()
-      }
+
+  /** Step over a name (or any length-prefixed bytes). */
+  skipName(): void {
+    const length = this.u32()
+    this.at += length
+  }
+
+  /** Move to the content of the next section with this id: its size, or null when there is none. */
+  section(id: number): number | null {
+    while (this.at < this.bytes.length) {
+      const found = this.byte()
+      const size = this.u32()
+      if (found === id) return size
+      this.at += size
     }
     return null
+  }
+}
+
+/** The limits of the memory a module imports, in wasm pages, from its bytes; null when it imports none. */
+export function importedMemory(bytes: Uint8Array): { initial: number, maximum: number | undefined } | null {
+  const wasm = new WasmBytes(bytes)
+  if (wasm.section(2) === null) return null
+  for (let count = wasm.u32(); count > 0; count--) {
+    wasm.skipName() // the module's name
+    wasm.skipName() // the import's
+    const kind = wasm.byte()
+    if (kind === 0) wasm.u32() // a function: its type
+    else if (kind === 1) { // a table: its element type, then limits
+      wasm.byte()
+      if (wasm.byte() & 1) wasm.u32()
+      wasm.u32()
+    } else if (kind === 2) {
+      const flags = wasm.byte()
+      const initial = wasm.u32()
+      return { initial, maximum: (flags & 1) !== 0 ? wasm.u32() : undefined }
+    } else if (kind === 3) wasm.at += 2 // a global: its type and mutability
+    else { // a tag: its attribute and type
+      wasm.byte()
+      wasm.u32()
+    }
   }
   return null
 }
