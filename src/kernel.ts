@@ -756,8 +756,9 @@ async function mountDev(k: Kernel): Promise<void> {
 }
 
 /**
- * What makes two boots alike, as a key of bootSnapshots; null for a kernel that
- * always boots (KernelOptions.snapshot says which).
+ * What makes two boots alike, the key a boot snapshot is kept under
+ * (boot-snapshots.ts); null for a kernel that always boots (KernelOptions.snapshot
+ * says which).
  */
 function snapshotKey(options: KernelOptions, memoryMiB: number, userMemoryMiB: number, softLockupMs: number): string | null {
   // A seed is for reproducible runs, mostly one kernel per seed: a save of each would be of no use.
@@ -899,8 +900,10 @@ export async function startKernel(options: KernelOptions = {}): Promise<Kernel> 
       await closeBackends(backends()).catch(() => undefined)
       throw new UklklError(`kernel_start failed with ${result}; console tail:\n${runtime.console.tail()}`)
     }
-    const snapshot = key === null ? null : await saveBoot(runtime)
-    if (key !== null && snapshot !== null) await keepBootSnapshot(compiled.digest, key, snapshot, onDisk)
+    if (key !== null) {
+      const snapshot = await saveBoot(runtime)
+      if (snapshot !== null) await keepBootSnapshot(compiled.digest, key, snapshot, onDisk)
+    }
   }
   const kernel = new Kernel(runtime, image, { disks, nics, diskTimeoutMs, restored: saved !== undefined })
   try {

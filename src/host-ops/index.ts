@@ -224,6 +224,7 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
   if (importsMemory && options.memoryLimits === undefined) throw new UklklError('the module imports its memory: give its limits (options.memoryLimits)')
   const pool = importsMemory && options.memoryLimits !== undefined ? memoryPool(module, options.memoryLimits) : null
   const given = pool?.take(options.restore !== undefined) ?? null
+  let released = false
   // Synchronously: the module is compiled already, and WebAssembly.instantiate() took ~7 ms more
   // for the same work (a kernel loaded from a snapshot started in 11-15 ms with it, 4-6 without).
   const instance = new WebAssembly.Instance(module, {
@@ -309,7 +310,9 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
     },
     release() {
       if (runtimeSched.failure === null) throw new UklklError('a runtime is released only once it is closed')
-      if (pool !== null && given !== null) pool.give(given.memory)
+      // Once: a memory given back twice could go to two kernels.
+      if (pool !== null && given !== null && !released) pool.give(given.memory)
+      released = true
     },
     async call(exportName, args = [], callOptions = {}) {
       return runtimeSched.call({ ...spawnOptions(callOptions, exportName), root: { fn: exported(exportName), args } })

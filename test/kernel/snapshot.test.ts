@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url'
 import v8 from 'node:v8'
 import { describe, expect, it } from 'vitest'
 import { type Kernel, type KernelDisk, KernelStoppedError, fileDisk, startKernel } from '../../src/index.js'
+import { instantiate } from '../../src/host-ops/index.js'
+import { importedMemory } from '../../src/kernel-compile.js'
 import { makeExt4, seededTree } from '../support/images.js'
 
 // A cache of this file's own, so that its first kernel boots.
@@ -163,6 +165,30 @@ describe('boot snapshots', () => {
     } finally {
       await next.halt()
     }
+  })
+
+  it('a runtime released twice gives its memory back once: no two runtimes ever share one', async () => {
+    const bytes = readFileSync(fileURLToPath(new URL('../../build/lkl.wasm', import.meta.url)))
+    const module = new WebAssembly.Module(bytes)
+    const memoryLimits = importedMemory(bytes)
+    if (memoryLimits === null) throw new Error('the kernel image imports no memory')
+    const options = { memoryLimits, userMemoryBytes: 16 << 20 }
+    const first = await instantiate(module, options)
+    const cmdline = new TextEncoder().encode('mem=32M\0')
+    const arg = first.userMemory.alloc(cmdline.length)
+    first.userMemory.write(arg, cmdline)
+    expect(await first.call('kernel_start', [arg])).toBe(0)
+    first.userMemory.free(arg)
+    await new Promise((resolve) => setImmediate(resolve))
+    const saved = first.snapshot()
+    first.close(new Error('closed by the test'))
+    first.release()
+    const second = await instantiate(module, { ...options, restore: saved })
+    expect(second.instance.exports.memory).toBe(first.instance.exports.memory)
+    first.release()
+    const third = await instantiate(module, { ...options, restore: saved })
+    expect(third.instance.exports.memory).not.toBe(second.instance.exports.memory)
+    for (const runtime of [second, third]) runtime.close(new Error('closed by the test'))
   })
 
   it('a kernel loaded into a halted kernel\'s memory sees none of that kernel\'s files', async () => {
