@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /**
  * pack.test.ts - the npm package as a user gets it: `npm pack` the repo, install the
- * tarball offline into an empty project (its runtime dependencies from this machine's npm
- * cache), and use it there with the toolchain and the
+ * tarball into an empty project (its runtime dependencies from this machine's npm
+ * cache first), and use it there with the toolchain and the
  * kernel cache out of reach (PATH holds only node, npm, npx and sh; HOME and UKLKL_CACHE
  * are empty folders): import + boot in a fresh Node process, `npx uklkl boot`, and a
  * strict type-check of a consumer file (consumer.ts) against the shipped .d.ts.
@@ -81,17 +81,18 @@ describe('the npm package, installed into an empty project', () => {
     const cache = path.join(work, 'uklkl-cache')
     mkdirSync(home)
     mkdirSync(cache)
-    // The package's runtime dependencies (tar-stream) come from this machine's npm cache,
-    // where the checkout's npm ci put them: the consumer installs offline, as from a mirror.
+    // The package's runtime dependencies (tar-stream) come from this machine's npm cache
+    // where the checkout's npm ci put them, and from the registry what npm ci does not
+    // keep (an install asks for tar-stream's full package document, npm ci only for its tarball).
     const npmCache = execFileSync('npm', ['config', 'get', 'cache'], { encoding: 'utf8' }).trim()
-    // npm's check for a newer npm would go to the registry: the consumer stays offline.
+    // npm's check for a newer npm would go to the registry for nothing.
     consumerEnv = { PATH: bin, HOME: home, UKLKL_CACHE: cache, npm_config_update_notifier: 'false', npm_config_cache: npmCache }
 
     consumer = path.join(work, 'consumer')
     mkdirSync(consumer)
     writeFileSync(path.join(consumer, 'package.json'), `${JSON.stringify({ name: 'consumer', private: true, type: 'module' })}\n`)
-    // --offline: nothing needs the registry (its dependencies are in the npm cache).
-    const install = await run('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], { cwd: consumer, env: consumerEnv })
+    // --prefer-offline: the registry only for what the npm cache lacks.
+    const install = await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: consumer, env: consumerEnv })
     expect(install.status, said(install)).toBe(0)
     installed = path.join(consumer, 'node_modules', 'uklkl')
   })
