@@ -128,8 +128,8 @@ async function probe(host: MountHost, node: string): Promise<string> {
   }
 }
 
-/** Mount disk (or a partition of it); resolves with the mount point. */
-export async function mountDisk(host: MountHost, disk: KernelDisk, options: DiskMountOptions): Promise<string> {
+/** Mount disk (or a partition of it); resolves with the mount point, and whether it is mounted read-only. */
+export async function mountDisk(host: MountHost, disk: KernelDisk, options: DiskMountOptions): Promise<{ target: string, readOnly: boolean }> {
   const { partition } = options
   if (partition !== undefined && !(Number.isInteger(partition) && partition >= 1)) {
     throw new RangeError(`partition is a number from 1, not ${partition}`)
@@ -149,7 +149,7 @@ export async function mountDisk(host: MountHost, disk: KernelDisk, options: Disk
     }
     throw error
   }
-  return target
+  return { target, readOnly }
 }
 
 /** Sync and unmount the filesystem at target. */
