@@ -29,7 +29,7 @@ describe('importedMemory', () => {
 })
 
 describe('MemoryPool', () => {
-  it('gives a kept memory only to a kernel loaded from a snapshot, with the module\'s initial pages zeroed and old views detached', () => {
+  it('gives a kept memory only to a kernel loaded from a snapshot, with the module\'s initial pages zeroed and lent views detached', () => {
     const pool = new MemoryPool({ initial: 2, maximum: undefined })
     const fresh = pool.take(true)
     expect(fresh.used).toBe(false)
@@ -37,7 +37,7 @@ describe('MemoryPool', () => {
     fresh.memory.grow(2)
     const view = new Uint8Array(fresh.memory.buffer)
     view.fill(0xff)
-    pool.give(fresh.memory)
+    pool.give(fresh.memory, { detach: true })
     expect(view.length).toBe(0)
     // A boot gets a new memory: it expects zeros everywhere.
     expect(pool.take(false).used).toBe(false)
@@ -48,5 +48,14 @@ describe('MemoryPool', () => {
     // Past the module's initial pages, the snapshot's load decides what is zeroed.
     expect(bytes[2 * 65536]).toBe(0xff)
     expect(pool.take(true).used).toBe(false)
+  })
+
+  it('keeps a memory whose views only its runtime held as it is: its buffer is not replaced', () => {
+    const pool = new MemoryPool({ initial: 1, maximum: undefined })
+    const { memory } = pool.take(true)
+    const buffer = memory.buffer
+    pool.give(memory, { detach: false })
+    expect(pool.take(true)).toEqual({ memory, used: true })
+    expect(memory.buffer).toBe(buffer)
   })
 })

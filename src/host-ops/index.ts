@@ -311,7 +311,8 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
     release() {
       if (runtimeSched.failure === null) throw new UklklError('a runtime is released only once it is closed')
       // Once: a memory given back twice could go to two kernels.
-      if (pool !== null && given !== null && !released) pool.give(given.memory)
+      // Views only the runtime held die with it; views its users were lent must be emptied (a runtime without an arena lends them all).
+      if (pool !== null && given !== null && !released) pool.give(given.memory, { detach: userArena?.lentViews ?? true })
       released = true
     },
     async call(exportName, args = [], callOptions = {}) {

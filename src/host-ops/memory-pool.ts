@@ -9,8 +9,14 @@
  * 300 ms in page faults alone. A halted kernel's memory has those pages already,
  * so the next kernel loaded from a boot snapshot gets it (a boot expects zeroed
  * memory, and gets a new one). Before a memory is kept, its buffer is detached
- * (grow(0)), so views the halted kernel's users still hold are empty; the kernel
- * loaded into it writes what the snapshot holds and zeroes what it left out.
+ * (grow(0)) if the halted kernel lent views of it to its users (KernelBuffer), so
+ * those they still hold are empty; the kernel loaded into it writes what the
+ * snapshot holds and zeroes what it left out. Detaching is not free: V8 counts
+ * the new buffer, the whole memory, as fresh external memory, and collects
+ * garbage for it (5-8 ms of the JS thread per kernel, measured with --trace-gc),
+ * so a memory whose views only the halted runtime held is kept as it is: that
+ * runtime reads and writes it no more (its arena refuses, its devices drop late
+ * copies).
  *
  * Limits: SPARE memories per image (each holds the pages its kernel touched:
  * tens of MiB of the process's RSS); only memories of kernels that halted cleanly.
@@ -56,9 +62,9 @@ export class MemoryPool {
     return { memory: new WebAssembly.Memory(maximum === undefined ? { initial } : { initial, maximum }), used: false }
   }
 
-  /** Keep the memory of a kernel that halted cleanly; views of it are detached first. */
-  give(memory: WebAssembly.Memory): void {
-    memory.grow(0)
+  /** Keep the memory of a kernel that halted cleanly; with detach, views of it are emptied first. */
+  give(memory: WebAssembly.Memory, { detach }: { detach: boolean }): void {
+    if (detach) memory.grow(0)
     if (this.#spare.length < SPARE) this.#spare.push(memory)
   }
 }

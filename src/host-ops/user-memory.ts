@@ -55,6 +55,7 @@ export class UserArena implements GuestMemory {
   readonly #slabs = new Map<number, boolean>()
   readonly #views: MemoryViews
   #closed = false
+  #lentViews = false
 
   /**
    * Reserve size bytes (rounded up to whole pages) of memory from source; null
@@ -165,7 +166,16 @@ export class UserArena implements GuestMemory {
   /** A view of length bytes at address, in the arena; valid until the memory grows. */
   view(address: number, length: number): Uint8Array {
     this.#checkInside(address, length)
+    this.#lentViews = true
     return this.#views.bytes.subarray(address, address + length)
+  }
+
+  /**
+   * Whether view() ever gave one out: such views (a KernelBuffer's bytes) are
+   * its users', and outlive the kernel unless the memory's buffer is detached.
+   */
+  get lentViews(): boolean {
+    return this.#lentViews
   }
 
   /** Bytes in live blocks (a slab counts whole), and the number of live blocks. */
