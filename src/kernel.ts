@@ -296,7 +296,7 @@ export class Kernel implements AsyncDisposable {
   readonly #runtime: Runtime<KernelExport>
   readonly #data: KernelData
   readonly #idle: Worker[] = []
-  /** Mounts of k.mount, in mount order: halt unmounts them, newest first. */
+  /** Mounts of k.mount, in mount order: halt unmounts the writable ones, newest first. */
   readonly #mounts: { target: string, readOnly: boolean }[] = []
   #fs: KernelFs | null = null
   readonly #disks: KernelDisk[]
@@ -510,7 +510,8 @@ export class Kernel implements AsyncDisposable {
   /**
    * Mount a disk of k.disks, or one of its partitions; resolves with the mount
    * point (/mnt/vda, /mnt/vda1 by default). The filesystem type is read from the
-   * superblock unless fstype is given. halt() unmounts it if umount() did not.
+   * superblock unless fstype is given. halt() unmounts it if umount() did not (a
+   * read-only mount has nothing to write: the halt drops it).
    */
   async mount(disk: KernelDisk, options: DiskMountOptions = {}): Promise<string> {
     if (!this.disks.includes(disk)) throw new TypeError('mount takes a disk of this kernel (k.disks)')
