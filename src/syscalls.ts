@@ -6,7 +6,8 @@
  * The argument block is what the arch's syscall entry reads: the arguments in order,
  * 4 bytes each, 8 for a 64-bit scalar (low word first), packed. Pointer arguments
  * take a string (copied in, NUL-terminated), a Uint8Array (copied in, and copied
- * back out after the call unless the kernel's prototype says const), a KernelBuffer
+ * back out after the call unless the kernel's prototype says const; the buffers
+ * of FILLED_BY_RESULT are only copied out, as many bytes as the call returns), a KernelBuffer
  * (k.alloc: passed by address, no copy), a number (a raw address: the kernel
  * accepts only the user arena's, any other is EFAULT) or null. Scalars take numbers
  * or bigints; an `unsigned long` also takes a Uint8Array or a KernelBuffer, passed
@@ -43,6 +44,18 @@ const encoder = new TextEncoder()
 interface Copy {
   at: number
   into: Uint8Array
+  /** Only the first result bytes (a buffer of FILLED_BY_RESULT). */
+  byResult: boolean
+}
+
+/**
+ * Buffers the kernel only writes, and exactly as many bytes as the call returns
+ * (by syscall, the argument's name): copying them in would be a wasted copy of
+ * every byte read (4 ms of a 40 MiB tree's reads), and copying back only the
+ * result's bytes leaves the rest of the caller's array as it was, as before.
+ */
+const FILLED_BY_RESULT: Readonly<Record<string, string>> = {
+  read: 'buf', pread64: 'buf', getrandom: 'buf', readlinkat: 'buf', getdents64: 'dirent', recvfrom: 'ubuf',
 }
 
 function align8(n: number): number {
@@ -57,6 +70,8 @@ const enum Slot {
   Pointer,
   /** A const pointer: bytes are copied in, never back. */
   ConstPointer,
+  /** A buffer of FILLED_BY_RESULT: bytes are copied back up to the result, never in. */
+  ResultPointer,
   /** An unsigned long, which also takes bytes by address (ioctl, fcntl, prctl). */
   Word,
 }
@@ -86,7 +101,8 @@ export function bindSyscall(
 ): SyscallFn {
   const args = syscall.args
   const blockSize = align8(args.reduce((n, a) => n + a.size, 0))
-  const kinds = args.map((a) => a.pointer ? (a.const ? Slot.ConstPointer : Slot.Pointer)
+  const filled = FILLED_BY_RESULT[syscall.name]
+  const kinds = args.map((a) => a.pointer ? (a.const ? Slot.ConstPointer : a.name === filled ? Slot.ResultPointer : Slot.Pointer)
     : a.type === 'unsigned long' ? Slot.Word : Slot.Scalar)
   const signature = `${syscall.name}(${args.map((a) => a.name).join(', ')})`
   const slots = new Uint8Array(blockSize)
@@ -123,9 +139,10 @@ export function bindSyscall(
         const data = staged[i] ?? null
         staged[i] = null
         if (data !== null) {
-          target.memory.write(at, data)
+          const byResult = kind === Slot.ResultPointer && value instanceof Uint8Array
+          if (!byResult) target.memory.write(at, data)
           setScalar(view, slot, size, at)
-          if (value instanceof Uint8Array && kind !== Slot.ConstPointer) copies.push({ at, into: value })
+          if (value instanceof Uint8Array && kind !== Slot.ConstPointer) copies.push({ at, into: value, byResult })
           at += align8(data.length)
         } else if (value instanceof KernelBuffer && kind !== Slot.Scalar) {
           setScalar(view, slot, size, value.addressIn(target.memory, where(i)))
@@ -155,7 +172,10 @@ export function bindSyscall(
   /** The caller's answer from the raw return: buffers copied back, the block freed, -errno thrown. */
   const finish = (result: number, block: number, copies: readonly Copy[]): number => {
     try {
-      for (const copy of copies) target.memory.read(copy.at, copy.into)
+      for (const copy of copies) {
+        if (!copy.byResult) target.memory.read(copy.at, copy.into)
+        else if (result > 0) target.memory.read(copy.at, copy.into.subarray(0, Math.min(result, copy.into.length)))
+      }
     } finally {
       target.memory.free(block)
     }

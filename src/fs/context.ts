@@ -30,7 +30,7 @@ import { UklklError } from '../errors.js'
 import type { Constants, Syscalls } from '../generated/kernel-api.js'
 import type { Kernel } from '../kernel.js'
 import { ErrorMapper } from './errors.js'
-import { BigIntStats, STATX_SIZE, Stats, decodeStatx } from './stats.js'
+import { BigIntStats, STATX_SIZE, Stats, decodeStatx, regularFileSize } from './stats.js'
 
 /** The largest chunk of one read or write syscall. */
 const MAX_CHUNK = 1024 * 1024
@@ -154,9 +154,8 @@ export class FsContext {
   /** The whole rest of the file at fd (Node's readFile on an open file). Errors name fstat and read, without a path. */
   async readRest(fd: number): Promise<Buffer> {
     const stx = await this.errors.call('fstat', undefined, () => this.statx(fd, '', this.C.AT_EMPTY_PATH))
-    const stats = new Stats(decodeStatx(stx))
     // Non-regular files (pipes, /proc) report no useful size: read until end of file.
-    const size = stats.isFile() ? stats.size : 0
+    const size = regularFileSize(stx) ?? 0
     if (size > MAX_FILE_LENGTH) throw new RangeError(`file size ${size} is larger than a Buffer (${MAX_FILE_LENGTH} bytes)`)
     return this.errors.call('read', undefined, async () => {
       if (size > 0) {

@@ -50,6 +50,24 @@ describe('the public API', () => {
     expect([...buf.subarray(0, 3)]).toEqual([0x2f, 0, 0xff])
   })
 
+  it('a read fills only the bytes it returns: the rest of the array, and all of it on an error, stay as they were', async () => {
+    await using k = await startKernel()
+    const { AT_FDCWD, O_RDONLY } = k.constants
+    await k.fs.writeFile('/three', 'abc')
+    // A write leaves its bytes in the arena, where the read's copy is staged next.
+    const fd = await k.sys.openat(AT_FDCWD, '/three', O_RDONLY, 0)
+    const stale = new Uint8Array(16).fill(0x55)
+    expect(await k.sys.getrandom(stale, 16, 0)).toBe(16)
+    const buf = new Uint8Array(16).fill(0xaa)
+    expect(await k.sys.read(fd, buf, buf.length)).toBe(3)
+    expect([...buf]).toEqual([0x61, 0x62, 0x63, ...Array<number>(13).fill(0xaa)])
+    expect(await k.sys.read(fd, buf, buf.length)).toBe(0)
+    const readNr = k.syscalls.find((s) => s.name === 'read')?.nr ?? -1
+    expect(await k.syscall(readNr, 9999, buf, buf.length)).toBe(-k.constants.EBADF)
+    expect([...buf]).toEqual([0x61, 0x62, 0x63, ...Array<number>(13).fill(0xaa)])
+    await k.sys.close(fd)
+  })
+
   it('constants include errno names and the socket flags; structs decode with typed fields', async () => {
     await using k = await startKernel()
     expect(k.constants.ENOENT).toBe(2)
