@@ -19,8 +19,8 @@
  * pread on tmpfs. Then the compile alone, four ways, and whether a compiled module
  * can be kept across processes.
  *
- * The probes run the library as plain JavaScript: src/ is compiled with the
- * project's tsc into a temporary folder beside a link to build/ (the image).
+ * The probes run the library as the package ships it: dist/ (npm run build, which
+ * bundles src/), linked into a temporary folder beside a link to build/ (the image).
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
@@ -227,9 +227,9 @@ function interleaved<T>(rounds: number, items: readonly T[], run: (item: T) => S
 export async function coldStartBench(): Promise<void> {
   const work = mkdtempSync(path.join(os.tmpdir(), 'uklkl-bench-cold-'))
   try {
-    console.log('compiling src/ to plain JavaScript for the probes')
-    execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json'),
-      '--outDir', path.join(work, 'dist'), '--declaration', 'false', '--sourceMap', 'false'], { stdio: ['ignore', 'inherit', 'inherit'] })
+    console.log('building dist/ for the probes (npm run build)')
+    execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] })
+    symlinkSync(path.join(root, 'dist'), path.join(work, 'dist'))
     writeFileSync(path.join(work, 'package.json'), '{ "type": "module" }\n')
     symlinkSync(path.join(root, 'build'), path.join(work, 'build'))
     symlinkSync(path.join(root, 'node_modules'), path.join(work, 'node_modules'))

@@ -274,7 +274,9 @@ const here = import.meta.url
 
 /**
  * The program's worker. Run from the sources (tests, tsx), the worker is
- * TypeScript as well: tsx's loader is registered in it first.
+ * TypeScript as well: tsx's loader is registered in it first. In the package,
+ * every file of dist/ sits at its top level (npm run build bundles it), the
+ * worker as wasi-worker.js.
  */
 function spawnWorker(input: WorkerInput): Worker {
   if (here.endsWith('.ts')) {
@@ -284,7 +286,7 @@ function spawnWorker(input: WorkerInput): Worker {
       `return import(${JSON.stringify(worker)}) })`
     return new Worker(boot, { eval: true, workerData: input })
   }
-  return new Worker(new URL('./worker.js', here), { workerData: input })
+  return new Worker(new URL('./wasi-worker.js', here), { workerData: input })
 }
 
 /** The outcome the worker posts; a worker that dies without one is an error of the bridge. */

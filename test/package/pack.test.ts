@@ -7,10 +7,10 @@
  * are empty folders): import + boot in a fresh Node process, `npx uklkl boot`, and a
  * strict type-check of a consumer file (consumer.ts) against the shipped .d.ts.
  *
- * Limits: it packs the working tree as it is: it compiles dist/ (npm run build), then
- * packs with the kernel build off (UKLKL_KERNEL_BUILD=0, so prepare builds nothing):
- * this project's global setup has just built build/, and a rebuild would rewrite
- * build/lkl.wasm under the kernel suites that are reading it. It runs as whatever user
+ * Limits: it packs the working tree as it is, with the kernel build off
+ * (UKLKL_KERNEL_BUILD=0, so prepare builds nothing): this project's global setup has
+ * just built build/ and dist/, and a rebuild would rewrite them under the suites that
+ * are reading them. It runs as whatever user
  * runs the tests; being root does not matter, since PATH holds no apt-get or sudo to
  * install anything with.
  */
@@ -60,8 +60,6 @@ describe('the npm package, installed into an empty project', () => {
     work = mkdtempSync(path.join(os.tmpdir(), 'uklkl-pack-test-'))
     const packed = path.join(work, 'packed')
     mkdirSync(packed)
-    const build = await run('npm', ['run', 'build'], { cwd: repo, env: process.env })
-    expect(build.status, said(build)).toBe(0)
     const pack = await run('npm', ['pack', '--pack-destination', packed], { cwd: repo, env: { ...process.env, UKLKL_KERNEL_BUILD: '0' } })
     expect(pack.status, said(pack)).toBe(0)
     const tarballs = readdirSync(packed).filter((name) => name.endsWith('.tgz'))
@@ -115,7 +113,7 @@ describe('the npm package, installed into an empty project', () => {
       return [(fields[fields.length - 1] ?? '').replace(/^package\//, ''), fields[0] ?? ''] as const
     }))
     for (const file of [
-      'dist/index.js', 'dist/index.d.ts', 'dist/kernel.js', 'dist/kernel.d.ts', 'dist/cli/main.js',
+      'dist/index.js', 'dist/index.d.ts', 'dist/lkl.js', 'dist/lkl.d.ts', 'dist/kernel.d.ts', 'dist/cli.js', 'dist/wasi-worker.js',
       'build/lkl.wasm', 'build/lkl.names', 'build/kernel-data.json', 'build/lkl.json',
       'wasm/COPYING', 'wasm/SOURCE.md', 'wasm/README.md', 'wasm/build.ts', 'wasm/arch/wasm/Kconfig',
       'src/host-ops/host-ops.h', 'src/host-ops/host-entry.c', 'scripts/install-toolchain.sh', 'scripts/build-wasm.ts',
@@ -124,8 +122,10 @@ describe('the npm package, installed into an empty project', () => {
     }
     expect([...entries.keys()].filter((f) => f.startsWith('wasm/patches/') && f.endsWith('.patch')), 'the patches ship').not.toHaveLength(0)
     expect([...entries.keys()].filter((f) => /^(test|bench|node_modules)\//.test(f)), 'no tests, benchmarks or dependencies').toEqual([])
-    expect(entries.get('dist/cli/main.js'), 'the bin is executable').toMatch(/^-rwx/)
-    expect(readFileSync(path.join(installed, 'dist/cli/main.js'), 'utf8')).toMatch(/^#!\/usr\/bin\/env node\n/)
+    expect(entries.get('dist/cli.js'), 'the bin is executable').toMatch(/^-rwx/)
+    expect(readFileSync(path.join(installed, 'dist/cli.js'), 'utf8')).toMatch(/^#!\/usr\/bin\/env node\n/)
+    // Bundled: the code of dist/ is in a few files at its top level, not a file per module.
+    expect([...entries.keys()].filter((f) => /^dist\/.*\.js$/.test(f) && f.slice('dist/'.length).includes('/')), 'no nested .js').toEqual([])
 
     const facts = JSON.parse(readFileSync(path.join(installed, 'build/lkl.json'), 'utf8')) as { debianPackage?: unknown; wasmBytes?: unknown }
     expect(facts.debianPackage, 'lkl.json names the exact Debian source package').toMatch(/^linux-source-6\.12 \d\S*$/)
@@ -147,6 +147,26 @@ describe('the npm package, installed into an empty project', () => {
     const result = JSON.parse(boot.stdout.trim().split('\n').pop() ?? '') as { from: string; pid: number }
     expect(result.from, 'uklkl came from the installed package').toBe(pathToFileURL(path.join(installed, 'dist/index.js')).href)
     expect(result.pid).toBe(1)
+  })
+
+  it('runs a WASI program in its worker from the installed package', async () => {
+    const program = path.join(work, 'args.wasm')
+    execFileSync('clang-19', ['--target=wasm32-wasi', '--sysroot=/usr', '-O2', fileURLToPath(new URL('../fixtures/wasi/args.c', import.meta.url)),
+      '-o', program])
+    const script = path.join(consumer, 'wasi.mjs')
+    writeFileSync(script, [
+      "import { readFileSync } from 'node:fs'",
+      "import { startKernel } from 'uklkl'",
+      'const k = await startKernel({ memoryMiB: 32 })',
+      `const code = await k.runWasi(readFileSync(${JSON.stringify(program)}), { args: ['args', 'from-the-package'], stdout: process.stdout })`,
+      'await k.halt()',
+      "console.log('exit', code)",
+      '',
+    ].join('\n'))
+    const ran = await run('node', [script], { cwd: consumer, env: consumerEnv })
+    expect(ran.status, said(ran)).toBe(0)
+    expect(ran.stdout).toContain('argv[1] = from-the-package\n')
+    expect(ran.stdout.trim().split('\n').pop()).toBe('exit 0')
   })
 
   it('npx uklkl boot passes every boot case', async () => {

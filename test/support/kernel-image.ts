@@ -8,7 +8,9 @@
  * any test boots them: one fragment image, not one per fragment, saves CI a finishing
  * step. The kernel builds are cached by a hash of their inputs, so this takes seconds
  * when nothing changed; on a fresh machine it is a full build and a fragment build on
- * top of its objects, with their progress on the console.
+ * top of its objects, with their progress on the console. Then dist/, the package's
+ * code (npm run build, seconds), which the package and README suites load: built once
+ * here, not by each of them at the same time.
  *
  * The install follows the script's rules: as root it installs what is missing, with
  * sudo if sudo is usable, and otherwise it names the packages and the setup fails.
@@ -26,12 +28,10 @@ export default function setup(): void {
   if (tools.status !== 0) {
     throw new Error(`scripts/install-toolchain.sh --test-tools failed (exit ${tools.status ?? tools.signal}): the disk tests' tools are missing (see the messages above)`)
   }
-  if (process.env.UKLKL_KERNEL_BUILD === '0') {
-    console.log('kernel-image: UKLKL_KERNEL_BUILD=0: no kernel build, build/ is used as it is')
-    return
-  }
-  for (const args of [[], ['--', '--with', 'btrfs,ipv6,xfs']]) {
-    const result = spawnSync('npm', ['run', '--silent', 'build:kernel', ...args], { cwd: root, stdio: 'inherit' })
-    if (result.status !== 0) throw new Error(`npm run build:kernel ${args.join(' ')} failed (exit ${result.status ?? result.signal})`)
+  const builds = process.env.UKLKL_KERNEL_BUILD === '0' ? [] : [['build:kernel'], ['build:kernel', '--', '--with', 'btrfs,ipv6,xfs']]
+  if (builds.length === 0) console.log('kernel-image: UKLKL_KERNEL_BUILD=0: no kernel build, build/ is used as it is')
+  for (const args of [...builds, ['build']]) {
+    const result = spawnSync('npm', ['run', '--silent', ...args], { cwd: root, stdio: 'inherit' })
+    if (result.status !== 0) throw new Error(`npm run ${args.join(' ')} failed (exit ${result.status ?? result.signal})`)
   }
 }
