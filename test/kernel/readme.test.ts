@@ -2,7 +2,7 @@
 // The README's examples hold: its TypeScript blocks type-check as a consumer of the
 // package's emitted .d.ts under strict flags (no DOM lib, skipLibCheck off), without a
 // `!` or a cast, and its plain-JavaScript example runs on Node and prints what it says.
-import { execFileSync, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
