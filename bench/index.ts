@@ -19,6 +19,7 @@ const suites: Record<string, () => Promise<void>> = {
   },
   net: async () => (await import('./net.js')).netBench(),
   fragments: async () => (await import('./fragments.js')).fragmentsBench(),
+  fibers: async () => (await import('./fibers.js')).fibersBench(),
   wasi: async () => (await import('./wasi.js')).wasiBench(),
 }
 

@@ -59,7 +59,7 @@ async function bootTime(): Promise<Row[]> {
 }
 
 /** Median of a few perOp runs: one run on a loaded machine can be off by 2x. */
-async function medianPerOp(n: number, op: () => unknown): Promise<number> {
+export async function medianPerOp(n: number, op: () => unknown): Promise<number> {
   const runs: number[] = []
   for (let i = 0; i < 5; i++) runs.push(await perOp(n, op))
   return runs.sort((a, b) => a - b)[2] ?? NaN

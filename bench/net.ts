@@ -150,7 +150,7 @@ async function measure(side: Side): Promise<Row & Record<string, number | string
 }
 
 /** The raw k.sys rows: one connection over 127.0.0.1 per run, a writer and a reader thread. */
-async function measureRaw(k: Kernel, kernelBuffers: boolean): Promise<Row> {
+export async function measureRaw(k: Kernel, kernelBuffers: boolean): Promise<Row> {
   const { AF_INET, SOCK_STREAM, SHUT_WR } = k.constants
   const listener = await k.sys.socket(AF_INET, SOCK_STREAM, 0)
   const any = encodeSockaddr(parseIp('127.0.0.1'), 0)

@@ -34,6 +34,8 @@ export const suspendingImports: readonly string[] =
 
 export const CFLAGS: readonly string[] = [
   '--target=wasm32', '-O2', '-ffreestanding', '-nostdlibinc', '-mbulk-memory',
+  // setjmp/longjmp as wasm exception handling (host-ops.h, "jump points").
+  '-mexception-handling', '-mllvm', '-wasm-enable-sjlj',
   '-Wall', '-Wextra', '-Werror', '-fno-common',
 ]
 

@@ -24,7 +24,7 @@ import v8 from 'node:v8'
 import type { SavedRuntime } from './host-ops/runtime.js'
 
 /** The version of what a saved file holds: a runtime that saves differently bumps it. */
-const FORMAT = 2
+const FORMAT = 3
 const MAX_FILES = 32
 /** Snapshots kept in the process (about 2 MB each), the most recently used. */
 const MAX_IN_PROCESS = 8

@@ -33,7 +33,7 @@ export type { KernelData, StructLayout, SyscallInfo } from './kernel-data.js'
 export type {
   ConstantName, Constants, KernelExport, StructInit, StructName, Structs, SyscallName, Syscalls,
 } from './generated/kernel-api.js'
-export type { HostOpReplacements } from './host-ops/runtime.js'
+export type { FiberBackend, HostOpReplacements } from './host-ops/runtime.js'
 export {
   AsyncifyOverflowError, DeadlockError, FiberTrapError, HostOpMisuseError, ImageLockedError, KernelStoppedError, LinuxError,
   PanicError, RuntimeFailedError, SchedulerInvariantError, SoftLockupError, StackOverflowError, UklklError, VirtioError,

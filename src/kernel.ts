@@ -20,6 +20,7 @@
  * turns inside the kernel.
  */
 import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { findBootSnapshot, forgetBootSnapshot, keepBootSnapshot } from './boot-snapshots.js'
 import type { BlockBackend } from './devices/block/backends.js'
@@ -38,9 +39,9 @@ import {
 } from './generated/kernel-api.js'
 import { LINKER_EXPORTS } from './host-ops/header.js'
 import { FunctionNames } from './host-ops/function-names.js'
-import { instantiate } from './host-ops/index.js'
+import { hasJspi, instantiate } from './host-ops/index.js'
 import type {
-  DeviceHost, DeviceRegisters, HostOpReplacements, Runtime, RuntimeStats, RuntimeWorker, SavedRuntime,
+  DeviceHost, DeviceRegisters, FiberBackend, HostOpReplacements, Runtime, RuntimeStats, RuntimeWorker, SavedRuntime,
 } from './host-ops/runtime.js'
 import type { KernelData, StructLayout, SyscallInfo } from './kernel-data.js'
 import { KernelNet, KernelNic } from './net/index.js'
@@ -125,6 +126,12 @@ export interface KernelOptions {
   /** A kernel image other than the package's own build (loadKernelImage(dir)). */
   image?: KernelImage
   /**
+   * Which build of the package's kernel runs it (LoadImageOptions.fibers): by
+   * default 'jspi' where the runtime has JSPI (Node 26), else 'asyncify'. With
+   * image, the image's own (a different value is a TypeError).
+   */
+  fibers?: FiberBackend
+  /**
    * Start from a boot snapshot (true by default): the first kernel of an image and
    * these options boots and is saved at rest; later ones are loaded from that save
    * instead of booting, in a fraction of the time, and get fresh entropy (their
@@ -141,6 +148,8 @@ export interface KernelOptions {
 /** A compiled kernel (lkl.wasm and its data), from loadKernelImage(); any number of kernels may boot from one. */
 export interface KernelImage {
   readonly data: KernelData
+  /** How kernels of this image run their threads (LoadImageOptions.fibers). */
+  readonly fibers: FiberBackend
   /** k.constants of kernels of this image: its uapi constants and errno values. */
   readonly constants: Constants
 }
@@ -165,6 +174,7 @@ const images = new Map<string, Promise<KernelImage>>()
 function imageFrom(
   module: WebAssembly.Module, names: FunctionNames | undefined, digest: string,
   memoryLimits: { initial: number, maximum: number | undefined } | null, data: KernelData, where: string,
+  fibers: FiberBackend,
 ): KernelImage {
   const problems: string[] = []
   const exported = new Set(WebAssembly.Module.exports(module).map((e) => e.name))
@@ -181,7 +191,7 @@ function imageFrom(
     throw new UklklError(`the kernel image in ${where} does not match the API types of this package (Linux ${KERNEL_VERSION}): ` +
       `it lacks ${problems.slice(0, 8).join(', ')}${problems.length > 8 ? ` and ${problems.length - 8} more` : ''}`)
   }
-  const image = { data, constants }
+  const image = { data, constants, fibers }
   imageModules.set(image, { module, names, digest, memoryLimits })
   return image
 }
@@ -196,6 +206,25 @@ export interface LoadImageOptions {
    * several times faster; 'v8' leaves V8's own tiering.
    */
   tiering?: KernelTiering
+  /**
+   * Which of the folder's two builds of the kernel to load: 'jspi' (lkl-jspi.wasm,
+   * no asyncify: half the size, faster; needs WebAssembly.Suspending, Node 26, and
+   * boots every kernel, no boot snapshots) or 'asyncify' (lkl.wasm: runs on any
+   * Node, boot snapshots). By default 'jspi' where the runtime has JSPI and the
+   * folder has that build, else 'asyncify'.
+   */
+  fibers?: FiberBackend
+}
+
+/** The image file of each fiber backend, and its function names. */
+const IMAGE_FILES: Record<FiberBackend, { wasm: string, names: string }> = {
+  asyncify: { wasm: 'lkl.wasm', names: 'lkl.names' },
+  jspi: { wasm: 'lkl-jspi.wasm', names: 'lkl-jspi.names' },
+}
+
+/** The backend loadKernelImage uses when not told: JSPI where the runtime and the folder have it. */
+function defaultFibers(dir: URL): FiberBackend {
+  return hasJspi() && existsSync(new URL(IMAGE_FILES.jspi.wasm, dir)) ? 'jspi' : 'asyncify'
 }
 
 /**
@@ -208,26 +237,35 @@ export function loadKernelImage(dir: URL = DEFAULT_IMAGE_DIR, options: LoadImage
   if (tiering !== 'deferred' && tiering !== 'v8') {
     return Promise.reject(new TypeError(`options.tiering must be 'deferred' or 'v8', not ${String(tiering)}`))
   }
-  const key = `${tiering} ${dir.href}`
+  const fibers = options.fibers ?? defaultFibers(dir)
+  if (fibers !== 'asyncify' && fibers !== 'jspi') {
+    return Promise.reject(new TypeError(`options.fibers must be 'asyncify' or 'jspi', not ${String(fibers)}`))
+  }
+  if (fibers === 'jspi' && !hasJspi()) {
+    return Promise.reject(new UklklError(`the JSPI kernel needs WebAssembly.Suspending, which Node ${process.versions.node} lacks ` +
+      "(Node 26 has it): load the asyncify build (fibers: 'asyncify')"))
+  }
+  const key = `${tiering} ${fibers} ${dir.href}`
   let image = images.get(key)
   if (image === undefined) {
     image = (async () => {
+      const files = IMAGE_FILES[fibers]
       const [wasm, data, names] = await Promise.all([
-        readFile(new URL('lkl.wasm', dir)),
+        readFile(new URL(files.wasm, dir)),
         readFile(new URL('kernel-data.json', dir), 'utf8'),
-        readFile(new URL('lkl.names', dir), 'utf8').catch((error: unknown) => {
+        readFile(new URL(files.names, dir), 'utf8').catch((error: unknown) => {
           if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
           throw error
         }),
       ]).catch((error: unknown) => {
-        throw new UklklError(`no kernel image (lkl.wasm, kernel-data.json) in ${dir.pathname}: an installed package ` +
+        throw new UklklError(`no kernel image (${files.wasm}, kernel-data.json) in ${dir.pathname}: an installed package ` +
           'ships one, so reinstall it; in a checkout, run npm run build:kernel', { cause: error })
       })
       const functionNames = names === undefined ? undefined : new FunctionNames(names)
       const compiling = compileKernel(wasm, tiering)
       // Hashed while V8 compiles on its own threads.
       const digest = createHash('sha256').update(wasm).digest('hex')
-      return imageFrom(await compiling, functionNames, digest, importedMemory(wasm), JSON.parse(data) as KernelData, dir.pathname)
+      return imageFrom(await compiling, functionNames, digest, importedMemory(wasm), JSON.parse(data) as KernelData, dir.pathname, fibers)
     })()
     images.set(key, image)
     image.catch(() => images.delete(key))
@@ -838,10 +876,15 @@ export async function startKernel(options: KernelOptions = {}): Promise<Kernel> 
       if (first !== index) throw new TypeError(`${list}[${index}] is ${list}[${first}] again`)
     }
   }
-  const image = options.image ?? await loadKernelImage()
+  const image = options.image
+    ?? await loadKernelImage(DEFAULT_IMAGE_DIR, options.fibers === undefined ? {} : { fibers: options.fibers })
   const compiled = imageModules.get(image)
   if (compiled === undefined) throw new TypeError('options.image must be a kernel image from loadKernelImage()')
-  const key = snapshotKey(options, memoryMiB, userMemoryMiB, softLockupMs)
+  if (options.fibers !== undefined && options.fibers !== image.fibers) {
+    throw new TypeError(`options.fibers is '${options.fibers}', but options.image was loaded for '${image.fibers}'`)
+  }
+  // A JSPI kernel's blocked threads are V8 stacks, which no save can keep: it always boots.
+  const key = image.fibers === 'jspi' ? null : snapshotKey(options, memoryMiB, userMemoryMiB, softLockupMs)
   const onDisk = options.snapshot !== 'process'
   let saved = key === null ? undefined : await findBootSnapshot(compiled.digest, key, onDisk)
   // A kernel restored from a save may get the memory of one that halted (memory-pool.ts).

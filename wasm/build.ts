@@ -108,6 +108,8 @@ interface Facts {
   cacheKey: string
   /** build/lkl.wasm, after instrumentation, asyncify and optimization. */
   wasmBytes: number
+  /** build/lkl-jspi.wasm: the same link with preemption fuel and no asyncify, for runtimes with JSPI. */
+  jspiWasmBytes: number
   /** The plain link, before the finishing step. */
   linkedBytes: number
   /** Functions asyncify instrumented (those that may block), and loops given fuel checks. */
@@ -482,7 +484,7 @@ function checkModule(bytes: Uint8Array<ArrayBuffer>): { imports: number; exports
 }
 
 /* The image's files, cached under its key; the data's, under a folder of it named by the data key. */
-const IMAGE_OUTPUTS = ['lkl.wasm', 'lkl.names', 'lkl.json']
+const IMAGE_OUTPUTS = ['lkl.wasm', 'lkl.names', 'lkl-jspi.wasm', 'lkl-jspi.names', 'lkl.json']
 const DATA_OUTPUT = 'kernel-data.json'
 /* Cached results kept (each image is 8-25 MB, data ~0.1 MB): the default image and the fragment combinations the bench builds fit. */
 const KEEP_OUTPUTS = 8
@@ -759,6 +761,12 @@ async function main(): Promise<void> {
   const { imports, exports } = checkModule(finished.bytes)
   writeFileSync(join(cached, 'lkl.wasm'), finished.bytes)
   writeFileSync(join(cached, 'lkl.names'), finished.names ?? fail('the finishing step returned no names file'))
+  // The JSPI image: the same link and fuel, no asyncify (its fibers are JSPI stacks; src/sched/jspi-trampoline.ts).
+  log('finishing the JSPI image (no asyncify)')
+  const jspi = finishModule(linkedBytes, { preempt: true, preemptPoint: 'wasm_preempt_point', asyncify: false, names: 'file' })
+  checkModule(jspi.bytes)
+  writeFileSync(join(cached, 'lkl-jspi.wasm'), jspi.bytes)
+  writeFileSync(join(cached, 'lkl-jspi.names'), jspi.names ?? fail('the finishing step returned no names file'))
   const finishSeconds = (Date.now() - tFinish) / 1000
 
   await generateData(tree, cachedData)
@@ -770,6 +778,7 @@ async function main(): Promise<void> {
     fragments: plan.fragments,
     cacheKey,
     wasmBytes: finished.bytes.length,
+    jspiWasmBytes: jspi.bytes.length,
     linkedBytes: linkedBytes.length,
     asyncifiedFunctions: finished.asyncified ?? 0,
     preemptLoops: finished.preempt?.loops ?? 0,
@@ -791,7 +800,7 @@ async function main(): Promise<void> {
   generateTypes(plan)
   pruneOutputs(join(kernelCache, 'out'))
   log(`Linux ${kernelVersion}: ${published} ${facts.wasmBytes} bytes (linked ${linkedBytes.length}), ` +
-    `${imports} host imports; make ${makeSeconds.toFixed(0)} s, link ${linkSeconds.toFixed(1)} s, ` +
+    `JSPI image ${jspi.bytes.length} bytes, ${imports} host imports; make ${makeSeconds.toFixed(0)} s, link ${linkSeconds.toFixed(1)} s, ` +
     `finish ${finishSeconds.toFixed(0)} s, total ${facts.totalSeconds.toFixed(0)} s`)
 }
 

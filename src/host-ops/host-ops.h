@@ -5,17 +5,17 @@
  *
  * Every host operation is a wasm import of module "host", declared here with its
  * contract: what it returns on failure, who owns each pointer, and whether it may
- * suspend (HOST_OP_SUSPENDS). A suspending op unwinds the calling fiber with asyncify
- * and resumes it later (longjmp, which never returns, unwinds to resume at its
- * setjmp); every other op returns without switching fibers, except the noreturn
+ * suspend (HOST_OP_SUSPENDS). A suspending op stops the calling fiber (an asyncify
+ * unwind, or a JSPI suspension) and resumes it later; every other op returns
+ * without switching fibers, except the noreturn
  * ones (panic, thread_exit, thread_return), which abandon the caller's stack. The list of
  * suspending ops is also checked in as suspending.json, which feeds binaryen's
  * asyncify-imports; test/host-ops-boundary.test.ts checks that the two agree and that
  * src/host-ops mirrors every op declared here.
  *
  * The table follows LKL's struct lkl_host_operations, with two changes:
- *  - jmp_buf_set/jmp_buf_longjmp are built on a returns-twice host_setjmp and
- *    host_longjmp (an asyncify snapshot of the fiber), which also serve C setjmp;
+ *  - jmp_buf_set/jmp_buf_longjmp are not host ops: they are C setjmp/longjmp,
+ *    which clang lowers to wasm exception handling (see "jump points" below);
  *  - preemption points (host_preempt_tick, host_yield) are ops of their own.
  *
  * Handles (semaphores, mutexes, timers, TLS keys) are opaque pointers that C never
@@ -40,16 +40,6 @@ struct host_tls_key;
 
 /* A thread handle; 0 is never a valid thread. */
 typedef unsigned long host_thread_t;
-
-/*
- * A jump point for host_setjmp/host_longjmp. The host fills it in; C must not
- * touch it. The state it names lives in the host and belongs to the thread that
- * set it: a longjmp from another thread, or to a jmp_buf never set, is misuse.
- */
-struct host_jmp_buf {
-	unsigned int thread;
-	unsigned int serial;
-};
 
 /* ---- console -------------------------------------------------------------- */
 
@@ -182,20 +172,32 @@ HOST_OP(int, virtio_devices, (char *buf, int len));
 /* ---- jump points ----------------------------------------------------------- */
 
 /*
- * Save the calling thread's execution state in jb and return 0; a later
- * host_longjmp(jb, val) makes it return again with val (1 if val is 0), with the
- * stack pointer as it was at host_setjmp (deeper frames are gone). As with C
- * setjmp, the function that called it must not have returned by then; memory,
- * including the caller's stack frame, is not rolled back.
+ * Not host ops: C setjmp/longjmp, compiled with -mexception-handling -mllvm
+ * -wasm-enable-sjlj (every module here is). clang rewrites a function that calls
+ * setjmp so that each call in it may catch the C longjmp tag, and longjmp throws
+ * that tag: the wasm frames in between unwind as an exception, on the fiber's own
+ * stack, so jump points need neither asyncify nor the host, and work the same on
+ * either fiber backend. The runtime clang calls (__wasm_setjmp and friends) is in
+ * host-entry.c. As with any setjmp, the function that called it must not have
+ * returned by the time of the longjmp, and memory is not rolled back; a longjmp to
+ * a jmp_buf no frame of the thread's stack set is uncaught, and ends the thread
+ * with an error naming it. The jmp_buf's layout is the runtime's.
  */
-HOST_OP_SUSPENDS(int, setjmp, (struct host_jmp_buf *jb)) __attribute__((returns_twice));
-/* Return to the point saved in jb, by the same thread. Never returns (the fiber unwinds to it). */
-HOST_OP_SUSPENDS(void, longjmp, (struct host_jmp_buf *jb, int val)) __attribute__((noreturn));
+struct host_jmp_buf {
+	void *invocation;
+	unsigned int label;
+	/* What longjmp throws: the jmp_buf and the value setjmp is to return. */
+	struct host_jmp_buf *thrown_env;
+	int thrown_val;
+};
+
+int setjmp(struct host_jmp_buf *jb) __attribute__((returns_twice));
+void longjmp(struct host_jmp_buf *jb, int val) __attribute__((noreturn));
 
 /* LKL's jmp_buf_set: save a jump point in jb and call f; returns when f does or when jb is longjmp'd. */
 static inline void host_jmp_buf_set(struct host_jmp_buf *jb, void (*f)(void))
 {
-	if (!host_setjmp(jb))
+	if (!setjmp(jb))
 		f();
 }
 

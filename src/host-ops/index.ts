@@ -9,7 +9,8 @@
  * Runtime of runtime.ts.
  */
 import { UklklError } from '../errors.js'
-import { Asyncify, type AsyncifyExports, hasAsyncify } from '../sched/asyncify.js'
+import { Asyncify, type AsyncifyExports } from '../sched/asyncify.js'
+import { hasJspi, suspendingOps } from '../sched/jspi-trampoline.js'
 import { type Fiber, type FiberRoot, PRIORITY_DEFAULT } from '../sched/fiber.js'
 import { Scheduler, type SchedulerOptions } from '../sched/scheduler.js'
 import { Console, type ConsoleOps, consoleOps } from './console.js'
@@ -18,7 +19,6 @@ import { Handles } from './handles.js'
 import { LINKER_EXPORTS } from './header.js'
 import { plugDevice } from './device-host.js'
 import { type IomemOps, MmioBus, type MmioDevice, iomemOps } from './iomem.js'
-import { type JumpOps, jumpOps } from './jump.js'
 import { type BlockMakers, type MemoryOps, memoryOps } from './memory.js'
 import { type PreemptBinding, type PreemptOps, WATCHDOG_FUEL, preemptOps } from './preempt.js'
 import { type RandomOps, type RandomSeed, randomOps } from './random.js'
@@ -36,7 +36,7 @@ import { REPORT_BYTES, type SoftLockupReport, SoftLockupWatchdog } from './watch
 import suspendingImports from './suspending.json' with { type: 'json' }
 
 export type HostOps = ConsoleOps & SemaphoreOps & MutexOps & ThreadOps & TlsOps & MemoryOps
-  & TimeOps & IomemOps & JumpOps & PreemptOps & RandomOps & UserMemoryOps
+  & TimeOps & IomemOps & PreemptOps & RandomOps & UserMemoryOps
 
 export type { MmioDevice } from './iomem.js'
 export type {
@@ -44,6 +44,7 @@ export type {
 } from './runtime.js'
 export type { SchedulerOptions } from '../sched/scheduler.js'
 export { Console } from './console.js'
+export { hasJspi } from '../sched/jspi-trampoline.js'
 
 /** The ops that may suspend (suspending.json, without the module name). */
 export const SUSPENDING_OPS: ReadonlySet<string> = new Set(suspendingImports.map((name) => name.replace(/^host\./, '')))
@@ -98,7 +99,6 @@ export function createHostOps(ctx: HostContext, bus: MmioBus = new MmioBus(), co
     ...memoryOps(ctx, config.blockMakers),
     ...timeOps(ctx, handles),
     ...iomemOps(ctx, bus),
-    ...jumpOps(ctx),
     ...preemptOps(ctx, config.preempt),
     ...randomOps(ctx, config.seed),
     ...userMemoryOps(ctx, config.userArena ?? (() => null)),
@@ -219,7 +219,18 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
     userArena: () => userArena,
     preempt: { watchdog: () => watchdog, watchdogFuel: () => watchdogFuel },
   })
-  const imports = options.trace === undefined ? ops : traceOps(ops, () => sched!, options.trace)
+  const traced = options.trace === undefined ? ops : traceOps(ops, () => sched!, options.trace)
+  const exportNames = new Set(WebAssembly.Module.exports(module).map((e) => e.name))
+  for (const name of HOST_RUNTIME_EXPORTS) {
+    if (!exportNames.has(name)) throw new UklklError(`the module lacks the export ${name}: build it with scripts/build-wasm.ts`)
+  }
+  // A module without asyncify runs its fibers on JSPI: its suspending ops are Suspending imports.
+  const asyncified = exportNames.has('asyncify_start_unwind')
+  if (!asyncified && !hasJspi()) {
+    throw new UklklError('the module is not asyncified and this runtime has no JSPI (WebAssembly.Suspending, Node 26): '
+      + 'run it on Node 26, or build it with asyncify (scripts/build-wasm.ts)')
+  }
+  const imports = asyncified ? traced : suspendingOps(traced, SUSPENDING_OPS)
   const importsMemory = WebAssembly.Module.imports(module).some((i) => i.module === 'env' && i.kind === 'memory')
   if (importsMemory && options.memoryLimits === undefined) throw new UklklError('the module imports its memory: give its limits (options.memoryLimits)')
   const pool = importsMemory && options.memoryLimits !== undefined ? memoryPool(module, options.memoryLimits) : null
@@ -232,17 +243,13 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
     ...(given === null ? {} : { env: { memory: given.memory } }),
   })
   const exports = instance.exports
-  for (const name of HOST_RUNTIME_EXPORTS) {
-    if (!(name in exports)) throw new UklklError(`the module lacks the export ${name}: build it with scripts/build-wasm.ts`)
-  }
-  if (!hasAsyncify(exports)) throw new UklklError('the module is not asyncified: build it with scripts/build-wasm.ts')
   const memory = exports.memory as WebAssembly.Memory
   const hostEntry = exports.host_entry as (fn: number, arg: number) => unknown
   sched = new Scheduler({
     memory,
     stackPointer: exports.__stack_pointer as WebAssembly.Global,
     heapBase: (exports.__heap_base as WebAssembly.Global).value as number,
-    asyncify: new Asyncify(exports as unknown as AsyncifyExports),
+    asyncify: asyncified ? new Asyncify(exports as unknown as AsyncifyExports) : null,
     fuel: (exports.uklkl_fuel as WebAssembly.Global | undefined) ?? null,
     hostEntry,
   }, withFrameNames(options.scheduler, options.functionNames))
@@ -258,7 +265,21 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
     const clock = sched
     const scratch = clock.heap.alloc(REPORT_BYTES)
     if (scratch === 0) throw new UklklError('no memory for the soft-lockup watchdog')
-    watchdog = new SoftLockupWatchdog(options.softLockupMs, report as SoftLockupReport, scratch,
+    const fuel = (exports.uklkl_fuel as WebAssembly.Global | undefined) ?? null
+    // The report is called from inside a host op, so not through WebAssembly.promising: on JSPI a
+    // fuel check in it must not reach preempt_tick (a Suspending import traps there even when it
+    // would not suspend). It runs with the fuel topped up, and the fiber's own fuel goes back after.
+    const checked = report as SoftLockupReport
+    const reportWithFuel: SoftLockupReport = (boundMs, scratchAt, bytes) => {
+      const left = fuel?.value as number | undefined
+      if (fuel !== null) fuel.value = 0x7fff_ffff
+      try {
+        return checked(boundMs, scratchAt, bytes)
+      } finally {
+        if (fuel !== null) fuel.value = left
+      }
+    }
+    watchdog = new SoftLockupWatchdog(options.softLockupMs, reportWithFuel, scratch,
       (address, length) => new Uint8Array(memory.buffer, address, length).slice(), () => clock.now())
   }
   const runtimeSched = sched
@@ -302,6 +323,7 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
     get failure() {
       return runtimeSched.failure
     },
+    fibers: runtimeSched.fibers,
     fail: (error) => runtimeSched.fail(error),
     beginStop: () => runtimeSched.beginStop(),
     close: (reason) => {

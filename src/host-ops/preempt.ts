@@ -6,12 +6,13 @@
  * The ticks and yield consult the soft-lockup watchdog (watchdog.ts) when the
  * instance has one; watchdog_tick never switches threads.
  */
+import { type Suspended, noValue } from '../sched/scheduler.js'
 import type { HostContext } from './context.js'
 import type { SoftLockupWatchdog } from './watchdog.js'
 
 export interface PreemptOps {
-  preempt_tick(): void
-  yield(): void
+  preempt_tick(): Suspended<unknown>
+  yield(): Suspended<unknown>
   watchdog_tick(): void
 }
 
@@ -31,20 +32,20 @@ export function preemptOps(ctx: HostContext, binding: PreemptBinding = UNBOUND):
     preempt_tick() {
       const watchdog = binding.watchdog()
       // Reached from the watchdog's own call into the kernel: no check, and no switch.
-      if (watchdog?.checking === true) return
-      ctx.sched.suspendable((fiber) => {
+      if (watchdog?.checking === true) return undefined
+      return noValue(ctx.sched.suspendable((fiber) => {
         watchdog?.check()
         return ctx.sched.preemptTick(fiber)
-      })
+      }))
     },
     yield() {
       const watchdog = binding.watchdog()
-      if (watchdog?.checking === true) return
-      ctx.sched.suspendable((fiber) => {
+      if (watchdog?.checking === true) return undefined
+      return noValue(ctx.sched.suspendable((fiber) => {
         // A cpu_relax() loop yields at every turn and may take long to run out of fuel.
         watchdog?.check()
         return ctx.sched.yield(fiber)
-      })
+      }))
     },
     watchdog_tick() {
       const fuel = binding.watchdogFuel()

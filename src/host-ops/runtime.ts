@@ -12,6 +12,13 @@
  */
 import type { CallOutcome } from '../sched/call-outcome.js'
 
+/**
+ * How a runtime runs its threads (src/sched/trampoline.ts): 'asyncify' on an image
+ * built with it (runs everywhere; boot snapshots), 'jspi' on one without it, where
+ * the runtime has WebAssembly.Suspending (Node 26).
+ */
+export type FiberBackend = 'asyncify' | 'jspi'
+
 declare const savedRuntime: unique symbol
 /**
  * A runtime saved at rest (Runtime.snapshot): what it holds is snapshot.ts's,
@@ -149,6 +156,7 @@ export interface Runtime<Export extends string = string> {
   stats(): RuntimeStats
   /** The error that stopped the runtime (a trap, a panic, a deadlock, misuse), or null. */
   readonly failure: Error | null
+  readonly fibers: FiberBackend
   /** Stop the runtime with error: every pending and later call rejects. */
   fail(error: Error): void
   /**

@@ -94,6 +94,9 @@ export interface SnapshotParts {
 export function saveRuntime(parts: SnapshotParts): RuntimeSnapshot {
   const { sched, handles } = parts
   if (parts.bus.devices.length > 0) throw new UklklError('a runtime with devices cannot be saved')
+  if (sched.fibers === 'jspi') {
+    throw new UklklError('a runtime whose fibers run on JSPI cannot be saved: a blocked thread\'s frames are a V8 stack, not wasm memory')
+  }
   if (!sched.atRest) throw new UklklError('a runtime is saved only at rest (nothing running, runnable or awaited)')
   const freeRam = freeRamPages(parts)
   const scheduler = sched.save()

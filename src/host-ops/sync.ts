@@ -7,7 +7,7 @@
  * the op and the fiber.
  */
 import { Mutex } from '../sched/mutex.js'
-import type { Scheduler } from '../sched/scheduler.js'
+import { type Scheduler, type Suspended, noValue } from '../sched/scheduler.js'
 import { Semaphore } from '../sched/semaphore.js'
 import { type HostContext, type Ptr, hex } from './context.js'
 import type { Handles } from './handles.js'
@@ -16,13 +16,13 @@ export interface SemaphoreOps {
   sem_alloc(count: number): Ptr<'host_sem'>
   sem_free(sem: Ptr<'host_sem'>): void
   sem_up(sem: Ptr<'host_sem'>): void
-  sem_down(sem: Ptr<'host_sem'>): void
+  sem_down(sem: Ptr<'host_sem'>): Suspended<unknown>
 }
 
 export interface MutexOps {
   mutex_alloc(recursive: number): Ptr<'host_mutex'>
   mutex_free(mutex: Ptr<'host_mutex'>): void
-  mutex_lock(mutex: Ptr<'host_mutex'>): void
+  mutex_lock(mutex: Ptr<'host_mutex'>): Suspended<unknown>
   mutex_unlock(mutex: Ptr<'host_mutex'>): void
 }
 
@@ -83,7 +83,7 @@ export function semaphoreOps(ctx: HostContext, handles: Handles): SemaphoreOps {
       sem(handle, 'sem_up').up(ctx.sched)
     },
     sem_down(handle) {
-      ctx.sched.suspendable((fiber) => sem(handle, 'sem_down').down(ctx.sched, fiber))
+      return noValue(ctx.sched.suspendable((fiber) => sem(handle, 'sem_down').down(ctx.sched, fiber)))
     },
   }
 }
@@ -102,11 +102,11 @@ export function mutexOps(ctx: HostContext, handles: Handles): MutexOps {
       handles.remove('mutex', handle, 'mutex_free')
     },
     mutex_lock(handle) {
-      ctx.sched.suspendable((fiber) => {
+      return noValue(ctx.sched.suspendable((fiber) => {
         const result = mutex(handle, 'mutex_lock').lock(ctx.sched, fiber)
         if (typeof result === 'string') throw ctx.misuse('mutex_lock', `${MUTEX_MISUSE[result]} (${hex(handle)})`)
         return result
-      })
+      }))
     },
     mutex_unlock(handle) {
       const result = mutex(handle, 'mutex_unlock').unlock(ctx.sched, ctx.sched.current)

@@ -7,7 +7,7 @@
  * which runs the TLS destructors in that fiber and then wakes its joiner;
  * thread_return throws to it too, and its root returns the value there.
  */
-import { FiberExit, RootReturn } from '../sched/scheduler.js'
+import { FiberExit, RootReturn, type Suspended } from '../sched/scheduler.js'
 import { type HostContext, type Ptr, hex } from './context.js'
 
 export type ThreadHandle = number
@@ -17,7 +17,7 @@ export interface ThreadOps {
   thread_detach(): void
   thread_exit(): never
   thread_return(value: number): never
-  thread_join(thread: ThreadHandle): number
+  thread_join(thread: ThreadHandle): Suspended<number>
   thread_self(): ThreadHandle
   thread_equal(a: ThreadHandle, b: ThreadHandle): number
   gettid(): number

@@ -3,7 +3,8 @@
  * trace.ts - the tracing switch: every host op logged as `fiber name(args) = result`.
  *
  * Wraps the import object, so turning it off costs nothing. A call that suspends
- * the fiber is logged as "suspends"; its resumption is logged as a second call.
+ * the fiber is logged as "suspends"; on asyncify its resumption is logged as a
+ * second call (the rewind re-enters the op), on JSPI it is not.
  * Void ops are logged without a result.
  */
 import type { Scheduler } from '../sched/scheduler.js'
@@ -24,7 +25,7 @@ export function traceOps<T extends object>(ops: T, sched: () => Scheduler, log: 
       const call = `${fiber} ${name}(${args.map(show).join(', ')})`
       try {
         const result = op(...args)
-        if (fiber.afterUnwind !== null) log(`${call} suspends`)
+        if (fiber.afterUnwind !== null || result instanceof Promise) log(`${call} suspends`)
         else log(result === undefined ? call : `${call} = ${show(result)}`)
         return result
       } catch (error) {

@@ -24,6 +24,7 @@
  */
 import { type BlockedFiber, DeadlockError, UklklError } from '../errors.js'
 import type { Fiber } from './fiber.js'
+import type { Later } from './later.js'
 import type { RunPolicy } from './policy.js'
 import { type TimerEntry, TimerList } from './timer-list.js'
 
@@ -32,8 +33,8 @@ export interface EventLoopHooks {
   now(): number
   failed(): boolean
   fail(error: Error): void
-  /** Run a dispatched fiber until it stops. */
-  runFiber(fiber: Fiber): void
+  /** Run a dispatched fiber until it stops; a Later when it runs on JSPI, settled once it has stopped. */
+  runFiber(fiber: Fiber): void | Later<void>
   /** JS callers waiting for a fiber. */
   callersWaiting(): number
   /** Host I/O in flight that the kernel waits on (a device request): its completion wakes fibers. */
@@ -116,9 +117,19 @@ export class EventLoop {
     if (this.#running || this.#hooks.failed()) return
     this.#running = true
     loopsRunning++
-    let now = this.#hooks.now()
-    this.#policy.startSlice(now)
+    this.#policy.startSlice(this.#hooks.now())
+    this.#loop()
+  }
+
+  /**
+   * The loop's body, from the start of a slice or after a JSPI fiber stopped: a
+   * fiber that runs on JSPI stops later, and the loop goes on from here then,
+   * still running and in the same slice.
+   */
+  #loop(): void {
+    let waiting = false
     try {
+      let now = this.#hooks.now()
       for (;;) {
         this.fireDueTimers(now)
         // A timer's callback or the last fiber may have failed the runtime: nothing more runs.
@@ -128,16 +139,33 @@ export class EventLoop {
           setImmediate(() => this.#run())
           return
         }
-        this.#hooks.runFiber(this.#policy.next(now))
+        const stopped = this.#hooks.runFiber(this.#policy.next(now))
+        if (stopped !== undefined) {
+          waiting = true
+          // Settled maybe from inside the fiber's own host op: the loop goes on from a microtask, off its stack.
+          stopped.subscribe(() => queueMicrotask(() => this.#loop()), (error: unknown) => {
+            this.#stopRunning()
+            this.#fail(error)
+          })
+          return
+        }
         now = this.#hooks.now()
       }
       this.#idle()
     } catch (error) {
-      this.#hooks.fail(error instanceof Error ? error : new UklklError('the scheduler caught a non-Error', { cause: error }))
+      this.#fail(error)
     } finally {
-      this.#running = false
-      loopsRunning--
+      if (!waiting) this.#stopRunning()
     }
+  }
+
+  #stopRunning(): void {
+    this.#running = false
+    loopsRunning--
+  }
+
+  #fail(error: unknown): void {
+    this.#hooks.fail(error instanceof Error ? error : new UklklError('the scheduler caught a non-Error', { cause: error }))
   }
 
   #idle(): void {

@@ -22,20 +22,11 @@ export interface FiberRoot {
   readonly args: readonly number[]
 }
 
-/** A fiber's saved execution state for host_setjmp/host_longjmp. */
-export interface JumpPoint {
-  readonly sp: number
-  /** The asyncify buffer's used bytes, header included. */
-  readonly data: Uint8Array
-}
-
 /** What the trampoline does once the fiber has unwound (set by the op that suspended it). */
 export type AfterUnwind =
   | { kind: 'wait' } // it sits in a wait queue
   | { kind: 'preempted' } // back to the run queue: head with quantum left, else tail
   | { kind: 'yield' } // back to the run queue's tail
-  | { kind: 'setjmp', jb: number } // snapshot, then resume at once with 0
-  | { kind: 'longjmp', jb: number, value: number } // put snapshot jb back, then resume there with value
 
 export const PRIORITY_LOWEST = 0
 export const PRIORITY_DEFAULT = 16
@@ -67,7 +58,6 @@ export class Fiber {
   result: unknown = undefined
   /** TLS slots by key handle. */
   readonly tls = new Map<number, number>()
-  readonly jumpPoints = new Map<number, JumpPoint>()
   /** The most asyncify buffer bytes one unwind of this fiber has used. */
   bufferHighWater = 0
 

@@ -66,7 +66,6 @@ export interface FiberRecord {
   readonly sp: number
   readonly detached: boolean
   readonly tls: readonly (readonly [number, number])[]
-  readonly jumpPoints: readonly { readonly serial: number, readonly sp: number, readonly data: Uint8Array }[]
   readonly bufferHighWater: number
 }
 
@@ -217,7 +216,6 @@ export class Lifecycle {
         id: f.id, name: f.name, basePriority: f.basePriority, priority: f.priority, quantum: f.quantum,
         args: [...f.root.args], stackBase: f.stackBase, stackSize: f.stackSize, buffer: f.buffer,
         bufferSize: f.bufferSize, sp: f.sp, detached: f.detached, tls: [...f.tls],
-        jumpPoints: [...f.jumpPoints].map(([serial, point]) => ({ serial, sp: point.sp, data: point.data })),
         bufferHighWater: f.bufferHighWater,
       })
     }
@@ -242,7 +240,6 @@ export class Lifecycle {
       fiber.detached = r.detached
       fiber.bufferHighWater = r.bufferHighWater
       for (const [key, value] of r.tls) fiber.tls.set(key, value)
-      for (const p of r.jumpPoints) fiber.jumpPoints.set(p.serial, { sp: p.sp, data: p.data })
       this.#fibers.set(fiber.id, fiber)
       return fiber
     })
@@ -270,7 +267,6 @@ export class Lifecycle {
       'a fiber finishes its exit on the CPU, or idle when a worker is retired')
     fiber.state = 'exited'
     fiber.tls.clear()
-    fiber.jumpPoints.clear()
     this.#heap.free(fiber.stackBase)
     this.#heap.free(fiber.buffer)
     const joiners = this.#joinQueues.get(fiber)

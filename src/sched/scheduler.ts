@@ -4,7 +4,7 @@
  * ops and the runtime use, wired from six parts, one concern each:
  *
  *   policy.ts      who runs next and for how long: tick, quantum, requeue, demotion
- *   trampoline.ts  entering, unwinding and rewinding fibers; setjmp/longjmp snapshots
+ *   trampoline.ts  entering, unwinding and rewinding fibers
  *   lifecycle.ts   create, exit with TLS destructors, join and detach
  *   calls.ts       JS calls and workers, and the promises they settle
  *   event-loop.ts  the run loop on the JS thread, timers, idling, deadlock detection
@@ -27,10 +27,14 @@ import { Lifecycle, type LifecycleState, type SpawnOptions } from './lifecycle.j
 import { RunPolicy } from './policy.js'
 import { Teardown } from './teardown.js'
 import type { TimerEntry } from './timer-list.js'
-import { type FiberMachine, SUSPEND, Trampoline, type TrampolineState } from './trampoline.js'
+import type { Asyncify } from './asyncify.js'
+import { AsyncifyTrampoline } from './asyncify-trampoline.js'
+import { JspiTrampoline } from './jspi-trampoline.js'
+import { Later } from './later.js'
+import { type FiberMachine, type Outcome, SUSPEND, type Suspended, type Trampoline, type TrampolineState } from './trampoline.js'
 import type { WaitQueue } from './wait-queue.js'
 
-export { FiberExit, RootReturn, SUSPEND } from './trampoline.js'
+export { FiberExit, RootReturn, SUSPEND, type Suspended, noValue } from './trampoline.js'
 export type { SpawnOptions } from './lifecycle.js'
 
 export interface SchedulerOptions {
@@ -75,6 +79,8 @@ export interface SchedulerState {
 export interface SchedulerModule extends FiberMachine {
   heapBase: number
   hostEntry: (fn: number, arg: number) => unknown
+  /** The module's asyncify, or null for a module without it, whose fibers run on JSPI. */
+  asyncify: Asyncify | null
 }
 
 export class Scheduler {
@@ -96,7 +102,9 @@ export class Scheduler {
     this.heap = new Heap(module.memory, module.heapBase)
     this.#hostEntry = module.hostEntry as FiberRoot['fn']
     this.#policy = new RunPolicy(this.options)
-    this.#trampoline = new Trampoline(module, this.options.fuel)
+    this.#trampoline = module.asyncify === null
+      ? new JspiTrampoline(module, this.options.fuel)
+      : new AsyncifyTrampoline(module, module.asyncify, this.options.fuel)
     this.#lifecycle = new Lifecycle(this.heap, this.#trampoline, this.#hostEntry, this.options, {
       wait: (fiber, queue) => this.wait(fiber, queue),
       wakeOne: (queue, value) => this.wakeOne(queue, value),
@@ -232,8 +240,13 @@ export class Scheduler {
 
   // ---- used by the suspending host ops ----------------------------------------------
 
+  /** Which fiber backend runs the fibers (trampoline.ts). */
+  get fibers(): 'asyncify' | 'jspi' {
+    return this.#trampoline.fibersInMemory ? 'asyncify' : 'jspi'
+  }
+
   /** See Trampoline.suspendable: the frame of every suspending host op. */
-  suspendable(body: (fiber: Fiber) => number | typeof SUSPEND): number {
+  suspendable(body: (fiber: Fiber) => number | typeof SUSPEND): Suspended<number> {
     return this.#trampoline.suspendable(body)
   }
 
@@ -271,20 +284,6 @@ export class Scheduler {
     // Timers first: a callback they spawn runs at the highest priority, which the tick must see.
     this.#events.fireDueTimers(now)
     return this.#policy.tick(fiber, now) ? this.#trampoline.suspend(fiber, { kind: 'preempted' }) : 0
-  }
-
-  /** Save fiber's state for longjmp under a new or given serial (see host-ops/jump.ts). */
-  setjmp(fiber: Fiber, serial: number): typeof SUSPEND {
-    return this.#trampoline.suspend(fiber, { kind: 'setjmp', jb: serial })
-  }
-
-  /** Go back to fiber's jump point serial (see host-ops/jump.ts): setjmp returns value there. */
-  longjmp(fiber: Fiber, serial: number, value: number): typeof SUSPEND {
-    return this.#trampoline.suspend(fiber, { kind: 'longjmp', jb: serial, value })
-  }
-
-  newJumpSerial(): number {
-    return this.#trampoline.newJumpSerial()
   }
 
   // ---- timers ---------------------------------------------------------------------
@@ -409,32 +408,51 @@ export class Scheduler {
     this.#makeRunnable(fiber)
   }
 
-  /** Run a dispatched fiber until it stops, and do what its way of stopping calls for. */
-  #switchTo(fiber: Fiber): void {
-    for (;;) {
-      const outcome = this.#trampoline.run(fiber)
-      switch (outcome.kind) {
-        case 'suspended':
-          // A waiting fiber is in its wait queue already; the others go back to the run queue.
-          if (outcome.reason === 'preempted') this.#policy.preempt(fiber)
-          else if (outcome.reason === 'yield') this.#policy.yield(fiber)
-          return
-        case 'returned':
-          if (fiber.worker && !fiber.exiting) {
-            this.#calls.finishCall(fiber, outcome.result)
-            return
-          }
-          if (!fiber.exiting) {
-            fiber.exiting = true
-            fiber.result = outcome.result
-          }
-          break
-        case 'exited':
-          fiber.exiting = true
-          break
+  /**
+   * Run a dispatched fiber until it stops, and do what its way of stopping calls
+   * for; when the fiber runs on JSPI, a Later settled once that is done (a
+   * worker's caller has its answer then, before the run loop goes on).
+   */
+  #switchTo(fiber: Fiber): void | Later<void> {
+    const outcome = this.#trampoline.run(fiber)
+    if (!(outcome instanceof Later)) return this.#stopped(fiber, outcome)
+    const done = new Later<void>()
+    outcome.subscribe((stopped) => {
+      let more: void | Later<void>
+      try {
+        more = this.#stopped(fiber, stopped)
+      } catch (error) {
+        done.fail(error)
+        return
       }
-      // Exiting: run the next TLS destructor in the fiber at once, or it is gone.
-      if (!this.#lifecycle.startExit(fiber)) return
+      if (more === undefined) done.settle()
+      else more.subscribe(() => done.settle(), (error) => done.fail(error))
+    }, (error) => done.fail(error))
+    return done
+  }
+
+  #stopped(fiber: Fiber, outcome: Outcome): void | Later<void> {
+    switch (outcome.kind) {
+      case 'suspended':
+        // A waiting fiber is in its wait queue already; the others go back to the run queue.
+        if (outcome.reason === 'preempted') this.#policy.preempt(fiber)
+        else if (outcome.reason === 'yield') this.#policy.yield(fiber)
+        return
+      case 'returned':
+        if (fiber.worker && !fiber.exiting) {
+          this.#calls.finishCall(fiber, outcome.result)
+          return
+        }
+        if (!fiber.exiting) {
+          fiber.exiting = true
+          fiber.result = outcome.result
+        }
+        break
+      case 'exited':
+        fiber.exiting = true
+        break
     }
+    // Exiting: run the next TLS destructor in the fiber at once, or it is gone.
+    return this.#lifecycle.startExit(fiber) ? this.#switchTo(fiber) : undefined
   }
 }

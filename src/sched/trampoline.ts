@@ -1,36 +1,41 @@
 // SPDX-License-Identifier: MIT
 /**
- * trampoline.ts - the one place where fibers are entered, unwound and rewound.
+ * trampoline.ts - the one place where fibers are entered and stopped: what both
+ * fiber backends share, and the interface the scheduler drives them by.
  *
- * run() calls a fiber's root: the first time it enters it, afterwards it rewinds
- * it (asyncify) to where it stopped. It returns when the fiber stops running, saying
- * how (Outcome); what follows (requeue, exit, settle a call) is the scheduler's.
- *
- * A fiber stops in one of three ways:
- * - a suspending host op, inside suspendable(), asks to suspend and starts the
- *   unwind; the wasm frames return one by one into run(), which stops the unwind
- *   there and keeps the fiber's stack pointer. A setjmp is such a suspension:
- *   run() snapshots the buffer and rewinds the fiber at once (setjmp returns 0).
- *   So is a longjmp: run() puts the snapshot back over what the unwind saved and
- *   rewinds the fiber to the setjmp, which returns again. (An unwind is cheaper
- *   than a JS exception through the same wasm frames.)
- * - thread_exit throws FiberExit through the wasm frames: the stack is abandoned.
+ * run() enters a fiber (the first time it calls its root, afterwards it resumes
+ * it where it stopped) and gives back how it stopped (Outcome); what follows
+ * (requeue, exit, settle a call) is the scheduler's. A fiber stops in one of three
+ * ways:
+ * - a suspending host op, inside suspendable(), asks to suspend (suspend() says
+ *   why); the backend takes the fiber off the CPU and keeps its stack pointer;
+ * - thread_exit throws FiberExit through the wasm frames: the stack is abandoned;
  * - the root returns, or traps; thread_return throws RootReturn, which is the root
- *   returning from wherever the fiber is (its jump points go with the frames).
+ *   returning from wherever the fiber is.
+ * Jump points (setjmp/longjmp) are not the trampoline's: they are wasm exceptions
+ * inside the fiber (host-ops.h).
+ *
+ * The backends:
+ * - asyncify-trampoline.ts: binaryen's asyncify unwinds a fiber into run() and
+ *   rewinds it; run() returns at once. Runs everywhere; the only one that can save
+ *   a blocked fiber in memory (boot snapshots).
+ * - jspi-trampoline.ts: a fiber is a WebAssembly.promising call and the
+ *   suspending ops are WebAssembly.Suspending imports; run() returns a Later,
+ *   settled when the fiber stops. Needs JSPI (Node 26) and an image without asyncify.
  *
  * Each fiber's stack starts with a canary word; it is checked every time the
  * fiber stops, and a trap is reported as a stack overflow when the canary is gone.
  *
  * Limits: one wasm instance; a fiber that never reaches a loop header or a host op
- * cannot be stopped. The memory behind an asyncify buffer that overflowed is lost.
+ * cannot be stopped.
  */
-import { AsyncifyOverflowError, FiberTrapError, StackOverflowError, UklklError } from '../errors.js'
-import { type Asyncify, AsyncifyState } from './asyncify.js'
+import { FiberTrapError, StackOverflowError, UklklError } from '../errors.js'
 import type { AfterUnwind, Fiber } from './fiber.js'
 import { invariant } from './invariant.js'
+import type { Later } from './later.js'
 import { MemoryViews } from './memory-views.js'
 
-/** Returned by a host op's body to say "the current fiber is to be unwound". */
+/** Returned by a host op's body to say "the current fiber is to stop". */
 export const SUSPEND: unique symbol = Symbol('suspend')
 
 /** Thrown through a fiber's wasm frames to end it (thread_exit). */
@@ -41,47 +46,62 @@ export class RootReturn {
   constructor(readonly value: number) {}
 }
 
-/** The parts of the wasm instance the trampoline drives. */
+/** What a suspending host op returns: its value, or on JSPI a promise of it while the fiber is off the CPU. */
+export type Suspended<T> = T | Promise<T>
+
+/** For a suspending op C declares void: no value, unless it is the promise a JSPI fiber waits on (whose value wasm drops). */
+export function noValue(result: Suspended<number>): Suspended<unknown> {
+  return result instanceof Promise ? result : undefined
+}
+
+/** The parts of the wasm instance a trampoline drives. */
 export interface FiberMachine {
   readonly memory: WebAssembly.Memory
   readonly stackPointer: WebAssembly.Global
-  readonly asyncify: Asyncify
   /** The preemption fuel global, when the module is instrumented. */
   readonly fuel: WebAssembly.Global | null
 }
 
 /** How a fiber stopped running. */
 export type Outcome =
-  /** It unwound in a host op that asked to wait, to be preempted or to yield. */
-  | { readonly kind: 'suspended', readonly reason: Exclude<AfterUnwind['kind'], 'setjmp' | 'longjmp'> }
+  /** It stopped in a host op that asked to wait, to be preempted or to yield. */
+  | { readonly kind: 'suspended', readonly reason: AfterUnwind['kind'] }
   /** Its root returned. */
   | { readonly kind: 'returned', readonly result: unknown }
   /** It called thread_exit. */
   | { readonly kind: 'exited' }
 
 export interface TrampolineState {
-  readonly nextJumpSerial: number
   readonly bufferHighWater: readonly (readonly [string, number])[]
 }
 
 const STACK_CANARY = 0x5ac4_ca7e
-/** The {i32 cur, i32 end} in front of an asyncify buffer's data. */
-const ASYNCIFY_HEADER = 8
 
-export class Trampoline {
-  /** The most asyncify buffer bytes one unwind used, by fiber name (exited fibers included). */
+export abstract class Trampoline {
+  /** The most asyncify buffer bytes one unwind used, by fiber name (exited fibers included); empty on JSPI. */
   readonly bufferHighWater = new Map<string, number>()
-  readonly #machine: FiberMachine
-  readonly #views: MemoryViews
+  protected readonly machine: FiberMachine
+  protected readonly views: MemoryViews
   readonly #fuel: number
   #current: Fiber | null = null
-  #nextJumpSerial = 1
 
   constructor(machine: FiberMachine, fuel: number) {
-    this.#machine = machine
-    this.#views = new MemoryViews(machine.memory)
+    this.machine = machine
+    this.views = new MemoryViews(machine.memory)
     this.#fuel = fuel
   }
+
+  /** Whether a suspended fiber's state lives in wasm memory, so that a boot snapshot can keep it. */
+  abstract readonly fibersInMemory: boolean
+
+  /**
+   * The frame of every suspending host op: runs body, and if body says SUSPEND
+   * takes the fiber off the CPU; the op returns the fiber's wake value once it runs again.
+   */
+  abstract suspendable(body: (fiber: Fiber) => number | typeof SUSPEND): Suspended<number>
+
+  /** Run fiber until it suspends, returns or exits: at once (asyncify), or Later (JSPI). */
+  abstract run(fiber: Fiber): Outcome | Later<Outcome>
 
   /** The fiber running now; host ops are only ever called from one. */
   get current(): Fiber {
@@ -96,50 +116,23 @@ export class Trampoline {
 
   /** Write the canary at the bottom of a new fiber's stack. */
   armStackCanary(fiber: Fiber): void {
-    this.#views.data.setUint32(fiber.stackBase, STACK_CANARY, true)
+    this.views.data.setUint32(fiber.stackBase, STACK_CANARY, true)
   }
 
   refillFuel(): void {
-    if (this.#machine.fuel !== null) this.#machine.fuel.value = this.#fuel
+    if (this.machine.fuel !== null) this.machine.fuel.value = this.#fuel
   }
 
-  newJumpSerial(): number {
-    return this.#nextJumpSerial++
-  }
-
-  /** The next jump point's serial and the buffer high-water marks, for a boot snapshot. */
+  /** The buffer high-water marks, for a boot snapshot. */
   save(): TrampolineState {
-    return { nextJumpSerial: this.#nextJumpSerial, bufferHighWater: [...this.bufferHighWater] }
+    return { bufferHighWater: [...this.bufferHighWater] }
   }
 
   load(state: TrampolineState): void {
-    this.#nextJumpSerial = state.nextJumpSerial
     for (const [name, bytes] of state.bufferHighWater) this.bufferHighWater.set(name, bytes)
   }
 
-  /**
-   * The frame of every suspending host op: on the rewind that resumes the fiber it
-   * returns the fiber's wake value; otherwise it runs body, and if body says
-   * SUSPEND it starts unwinding the fiber (the value returned then is ignored).
-   */
-  suspendable(body: (fiber: Fiber) => number | typeof SUSPEND): number {
-    const asyncify = this.#machine.asyncify
-    const fiber = this.current
-    if (asyncify.state === AsyncifyState.Rewinding) {
-      asyncify.stopRewind(fiber)
-      return fiber.wakeValue
-    }
-    const result = body(fiber)
-    if (result !== SUSPEND) return result
-    invariant(fiber.afterUnwind !== null, fiber, 'a host op says SUSPEND only after suspend() said why')
-    const view = this.#views.data
-    view.setUint32(fiber.buffer, fiber.buffer + ASYNCIFY_HEADER, true)
-    view.setUint32(fiber.buffer + 4, fiber.buffer + fiber.bufferSize, true)
-    asyncify.startUnwind(fiber)
-    return 0
-  }
-
-  /** Record why fiber is to unwind; its host op returns what this returns to suspendable(). */
+  /** Record why fiber is to stop; its host op returns what this returns to suspendable(). */
   suspend(fiber: Fiber, after: AfterUnwind): typeof SUSPEND {
     invariant(fiber === this.#current, fiber, 'only the running fiber suspends')
     invariant(fiber.afterUnwind === null, fiber, 'a fiber suspends at most once per host op')
@@ -147,86 +140,45 @@ export class Trampoline {
     return SUSPEND
   }
 
-  /** Run fiber until it suspends, returns or exits. */
-  run(fiber: Fiber): Outcome {
+  /** fiber is on the CPU from now on; its stack pointer and fuel are the machine's. */
+  protected enter(fiber: Fiber): void {
     invariant(this.#current === null, fiber, 'one fiber runs at a time')
     invariant(fiber.state === 'running', fiber, 'the trampoline enters only the fiber the policy dispatched')
-    const asyncify = this.#machine.asyncify
     this.#current = fiber
-    try {
-      for (;;) {
-        this.#machine.stackPointer.value = fiber.sp
-        if (fiber.started) asyncify.startRewind(fiber)
-        fiber.started = true
-        this.refillFuel()
-        let result: unknown
-        try {
-          result = fiber.root.fn(...fiber.root.args)
-        } catch (thrown) {
-          if (thrown instanceof RootReturn) {
-            this.#checkStack(fiber)
-            fiber.jumpPoints.clear()
-            return { kind: 'returned', result: thrown.value }
-          }
-          if (!(thrown instanceof FiberExit)) throw this.#explainThrow(fiber, thrown)
-          this.#checkStack(fiber)
-          return { kind: 'exited' }
-        }
-        this.#checkStack(fiber)
-        if (asyncify.state !== AsyncifyState.Unwinding) {
-          // A sync op that set afterUnwind would leave the fiber believing it is suspended.
-          invariant(fiber.afterUnwind === null, fiber, 'a fiber that asked to suspend unwinds')
-          return { kind: 'returned', result }
-        }
-        const after = this.#stopUnwind(fiber)
-        if (after.kind === 'setjmp') this.#saveJumpPoint(fiber, after.jb)
-        else if (after.kind === 'longjmp') this.#restoreJumpPoint(fiber, after.jb, after.value)
-        else return { kind: 'suspended', reason: after.kind }
-      }
-    } finally {
-      this.#current = null
-    }
+    this.machine.stackPointer.value = fiber.sp
+    this.refillFuel()
   }
 
-  /** End the unwind that brought fiber back here; returns what it unwound for. */
-  #stopUnwind(fiber: Fiber): AfterUnwind {
-    const used = this.#views.data.getUint32(fiber.buffer, true) - fiber.buffer
-    // Asyncify checks the bound only here, after the unwind has written past it:
-    // the memory behind the buffer is lost, so the runtime must stop now.
-    if (used > fiber.bufferSize) throw new AsyncifyOverflowError(fiber.toString(), fiber.bufferSize)
-    this.#machine.asyncify.stopUnwind(fiber)
-    fiber.sp = this.#machine.stackPointer.value as number
-    fiber.bufferHighWater = Math.max(fiber.bufferHighWater, used)
-    this.bufferHighWater.set(fiber.name, Math.max(this.bufferHighWater.get(fiber.name) ?? 0, used))
+  /** The fiber is off the CPU. */
+  protected leave(): void {
+    this.#current = null
+  }
+
+  /** Why a suspending fiber stops, taken from it. */
+  protected takeAfterUnwind(fiber: Fiber): AfterUnwind {
     const after = fiber.afterUnwind
-    invariant(after !== null, fiber, 'a fiber unwinds only after a host op said why')
+    invariant(after !== null, fiber, 'a fiber stops only after a host op said why')
     fiber.afterUnwind = null
     return after
   }
 
-  /** setjmp: keep the used part of the buffer and the stack pointer; setjmp then returns 0. */
-  #saveJumpPoint(fiber: Fiber, serial: number): void {
-    const end = this.#views.data.getUint32(fiber.buffer, true)
-    const data = this.#views.bytes.slice(fiber.buffer, end)
-    fiber.jumpPoints.set(serial, { sp: fiber.sp, data })
-    fiber.wakeValue = 0
+  /** How a fiber whose root threw stopped: thread_return and thread_exit are ways of stopping; anything else fails the runtime. */
+  protected thrownOutcome(fiber: Fiber, thrown: unknown): Outcome {
+    if (thrown instanceof RootReturn) {
+      this.checkStack(fiber)
+      return { kind: 'returned', result: thrown.value }
+    }
+    if (!(thrown instanceof FiberExit)) throw this.#explainThrow(fiber, thrown)
+    this.checkStack(fiber)
+    return { kind: 'exited' }
   }
 
-  /** longjmp: put the snapshot back over what the unwind saved; the rewind makes setjmp return value. */
-  #restoreJumpPoint(fiber: Fiber, serial: number, value: number): void {
-    const point = fiber.jumpPoints.get(serial)
-    invariant(point !== undefined, fiber, 'a longjmp goes to a jump point its fiber saved')
-    this.#views.bytes.set(point.data, fiber.buffer)
-    fiber.sp = point.sp
-    fiber.wakeValue = value
+  protected checkStack(fiber: Fiber): void {
+    if (!this.#stackIntact(fiber)) throw new StackOverflowError(fiber.toString(), fiber.stackSize)
   }
 
   #stackIntact(fiber: Fiber): boolean {
-    return this.#views.data.getUint32(fiber.stackBase, true) === STACK_CANARY
-  }
-
-  #checkStack(fiber: Fiber): void {
-    if (!this.#stackIntact(fiber)) throw new StackOverflowError(fiber.toString(), fiber.stackSize)
+    return this.views.data.getUint32(fiber.stackBase, true) === STACK_CANARY
   }
 
   /** Turn what a fiber threw into the error that fails the runtime. */

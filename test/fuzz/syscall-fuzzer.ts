@@ -194,8 +194,9 @@ export interface FuzzOptions {
   kernel?: KernelOptions
   /**
    * Kernels without the run's seed: loaded from the boot snapshot instead of
-   * booting (KernelOptions.snapshot). Their random bytes differ from run to run,
-   * so a finding may not replay exactly.
+   * booting (KernelOptions.snapshot), so on the asyncify build (a JSPI kernel
+   * cannot be saved). Their random bytes differ from run to run, so a finding
+   * may not replay exactly.
    */
   unseeded?: boolean
   /** Every call and its result (the replay's transcript). */
@@ -557,7 +558,9 @@ export async function fuzzSyscalls(options: FuzzOptions): Promise<FuzzReport> {
   let current: FuzzKernel | null = null
   let lastCall: GeneratedCall | null = null
   const boot = async (index: number): Promise<FuzzKernel> => {
-    const fresh = await FuzzKernel.boot(options.unseeded === true ? null : seed, index, kernelOptions)
+    const fresh = options.unseeded === true
+      ? await FuzzKernel.boot(null, index, { ...kernelOptions, fibers: 'asyncify' })
+      : await FuzzKernel.boot(seed, index, kernelOptions)
     report.kernels++
     if (fresh.kernel.restored) report.loadedKernels++
     if (table.length === 0) {

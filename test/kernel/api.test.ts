@@ -103,7 +103,7 @@ describe('the public API', () => {
   it('bad options are typed errors', async () => {
     await expect(startKernel({ memoryMiB: 0 })).rejects.toBeInstanceOf(RangeError)
     const image = await loadKernelImage()
-    await expect(startKernel({ image: { data: image.data, constants: image.constants } })).rejects.toThrow(
+    await expect(startKernel({ image: { data: image.data, constants: image.constants, fibers: image.fibers } })).rejects.toThrow(
       /options.image must be a kernel image from loadKernelImage/)
   })
 

@@ -60,7 +60,7 @@ describe('the syscall fuzzer', () => {
 
   it('the same slice on kernels loaded from the boot snapshot (unseeded): no trap, no hang, clean halts', async () => {
     // A kernel of this file's options booted first, so that every kernel of the slice is loaded.
-    await (await startKernel({ memoryMiB: 64 })).halt()
+    await (await startKernel({ memoryMiB: 64, fibers: 'asyncify' })).halt()
     const report = await fuzzSyscalls({ seed: CI_SEED, calls: CI_CALLS, unseeded: true })
     expect(report.loadedKernels).toBe(report.kernels)
     expect(findings(report)).toEqual([])

@@ -47,6 +47,7 @@ describe('halt', () => {
         liveFibers: 0, heap: { usedBytes: 0, peakBytes: 0, liveBlocks: 0, memoryBytes: 0 }, bufferHighWater: new Map(), userMemory: null,
       }),
       failure: null,
+      fibers: 'asyncify',
       fail: () => undefined,
       beginStop: () => undefined,
       close: (reason) => { closed.push(reason) },

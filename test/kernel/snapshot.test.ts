@@ -20,8 +20,12 @@ import { makeExt4, seededTree } from '../support/images.js'
 const CACHE = mkdtempSync(path.join(os.tmpdir(), 'uklkl-snapshots-'))
 process.env.UKLKL_CACHE_DIR = CACHE
 
-/** Options no other file boots with: this file's first kernel of them boots, the rest load. */
-const OPTIONS = { memoryMiB: 40 }
+/**
+ * Options no other file boots with: this file's first kernel of them boots, the
+ * rest load. Boot snapshots are the asyncify build's (a JSPI kernel's blocked
+ * threads are V8 stacks): on Node 26 too, these kernels run on it.
+ */
+const OPTIONS = { memoryMiB: 40, fibers: 'asyncify' } as const
 
 /** The kernel's threads as "pid comm" lines, from its procfs. */
 async function threads(k: Kernel): Promise<string[]> {
@@ -124,7 +128,7 @@ describe('boot snapshots', () => {
     expect(child.stderr).toBe('')
     expect(JSON.parse(child.stdout)).toEqual({ restored: true, pid: 1, text: 'from another process' })
     // 'process' keeps its save out of the directory.
-    const own = await startKernel({ memoryMiB: 44, snapshot: 'process' })
+    const own = await startKernel({ memoryMiB: 44, fibers: 'asyncify', snapshot: 'process' })
     expect(own.restored).toBe(false)
     await own.halt()
     expect(readdirSync(path.join(CACHE, 'snapshots')).filter((n) => n.endsWith('.snapshot'))).toHaveLength(1)

@@ -115,7 +115,7 @@ describe('the npm package, installed into an empty project', () => {
     }))
     for (const file of [
       'dist/index.js', 'dist/index.d.ts', 'dist/lkl.js', 'dist/lkl.d.ts', 'dist/kernel.d.ts', 'dist/cli.js', 'dist/wasi-worker.js',
-      'build/lkl.wasm', 'build/lkl.names', 'build/kernel-data.json', 'build/lkl.json',
+      'build/lkl.wasm', 'build/lkl.names', 'build/lkl-jspi.wasm', 'build/lkl-jspi.names', 'build/kernel-data.json', 'build/lkl.json',
       'wasm/COPYING', 'wasm/SOURCE.md', 'wasm/README.md', 'wasm/build.ts', 'wasm/arch/wasm/Kconfig',
       'src/host-ops/host-ops.h', 'src/host-ops/host-entry.c', 'scripts/install-toolchain.sh', 'scripts/build-wasm.ts',
     ]) {
@@ -128,9 +128,10 @@ describe('the npm package, installed into an empty project', () => {
     // Bundled: the code of dist/ is in a few files at its top level, not a file per module.
     expect([...entries.keys()].filter((f) => /^dist\/.*\.js$/.test(f) && f.slice('dist/'.length).includes('/')), 'no nested .js').toEqual([])
 
-    const facts = JSON.parse(readFileSync(path.join(installed, 'build/lkl.json'), 'utf8')) as { debianPackage?: unknown; wasmBytes?: unknown }
+    const facts = JSON.parse(readFileSync(path.join(installed, 'build/lkl.json'), 'utf8')) as { debianPackage?: unknown; wasmBytes?: unknown; jspiWasmBytes?: unknown }
     expect(facts.debianPackage, 'lkl.json names the exact Debian source package').toMatch(/^linux-source-6\.12 \d\S*$/)
     expect(facts.wasmBytes, 'lkl.json describes the lkl.wasm it ships with').toBe(statSync(path.join(installed, 'build/lkl.wasm')).size)
+    expect(facts.jspiWasmBytes, 'and the lkl-jspi.wasm').toBe(statSync(path.join(installed, 'build/lkl-jspi.wasm')).size)
   })
 
   it('boots from the installed package in a fresh Node process: getpid is 1', async () => {

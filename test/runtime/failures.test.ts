@@ -17,7 +17,7 @@ import {
 } from '../../src/errors.js'
 import type { MmioDevice } from '../../src/host-ops/index.js'
 import type { Scheduler } from '../../src/sched/scheduler.js'
-import { loadFixture, prepareFixture } from '../support/fixture.js'
+import { FIBERS, loadFixture, prepareFixture } from '../support/fixture.js'
 
 /** Instantiate a prebuilt fixture and run a handful of host ops. */
 const FAILURE_BUDGET_MS = 10_000
@@ -76,9 +76,14 @@ describe('failures become typed errors', () => {
     expect(await running).toBeInstanceOf(DeadlockError)
   }, FAILURE_BUDGET_MS)
 
-  it('an asyncify buffer overflow names the fiber; the process carries on', async () => {
+  it('an asyncify buffer overflow names the fiber; the process carries on (JSPI has no buffer to overflow)', async () => {
     await using fx = await loadFixture('failures')
     const error = await rejection(fx.runWith({ name: 'diver', bufferSize: 256 }, 'block_deep', 100))
+    if (FIBERS === 'jspi') {
+      // A JSPI fiber's frames are a V8 stack: it blocks at this depth, on a semaphore nobody ups.
+      expect(error).toBeInstanceOf(DeadlockError)
+      return
+    }
     expect(error).toBeInstanceOf(AsyncifyOverflowError)
     expect((error as Error).message).toContain('diver#1')
     await using fresh = await loadFixture('threads')

@@ -10,10 +10,26 @@
  * prepareFixture() does the build alone, for a beforeAll: tests that state a tight
  * budget then spend it on the behaviour they check, not on clang. The compiled
  * module is kept for the rest of the test file.
+ *
+ * Fixtures run on the fiber backend the runtime chooses for the kernel (JSPI
+ * where Node has it, else asyncify), or on UKLKL_FIBERS's: a fixture for JSPI is
+ * built without asyncify.
  */
 import { type BuiltModule, type Instrumentation, buildCModule } from '../../scripts/build-wasm.js'
 import { type CallOptions, type HostOptions, type HostRuntime, instantiate } from '../../src/host-ops/index.js'
 import { UklklError } from '../../src/errors.js'
+import type { FiberBackend } from '../../src/host-ops/runtime.js'
+import { hasJspi } from '../../src/sched/jspi-trampoline.js'
+
+/** The fiber backend the suites run on: UKLKL_FIBERS, else JSPI where this Node has it. */
+export const FIBERS: FiberBackend = fibersFromEnvironment()
+
+function fibersFromEnvironment(): FiberBackend {
+  const chosen = process.env.UKLKL_FIBERS
+  if (chosen === 'asyncify' || chosen === 'jspi') return chosen
+  if (chosen !== undefined && chosen !== '') throw new Error(`UKLKL_FIBERS must be asyncify or jspi, not ${chosen}`)
+  return hasJspi() ? 'jspi' : 'asyncify'
+}
 
 export interface Fixture {
   readonly runtime: HostRuntime
@@ -42,8 +58,10 @@ interface CompiledFixture {
 
 const compiledFixtures = new Map<string, Promise<CompiledFixture>>()
 
-function compileFixture(name: string, { instrument, extraSources = [] }: FixtureBuild): Promise<CompiledFixture> {
-  const key = JSON.stringify([name, instrument ?? null, extraSources])
+function compileFixture(name: string, { instrument: given, extraSources = [] }: FixtureBuild): Promise<CompiledFixture> {
+  // Asyncify is the backend's to choose; what else a test asks of the instrumentation stands.
+  const instrument: Instrumentation = { preempt: true, ...given, asyncify: FIBERS === 'asyncify' }
+  const key = JSON.stringify([name, instrument, extraSources])
   let compiled = compiledFixtures.get(key)
   if (compiled === undefined) {
     compiled = (async () => {
@@ -51,7 +69,7 @@ function compileFixture(name: string, { instrument, extraSources = [] }: Fixture
         name: `fixture-${name}`,
         sources: [`test/fixtures/${name}.c`, ...extraSources],
         exports: [],
-        ...(instrument === undefined ? {} : { instrument }),
+        instrument,
       })
       return { module, compiled: await WebAssembly.compile(module.bytes) }
     })()

@@ -98,7 +98,7 @@ static void exit_host_task(struct task_struct *task)
 	wasm_switch_to_host_task(task);
 	wt = current_thread_info()->host;
 	wt->exiting = true;
-	if (!host_setjmp(&wt->exit_jb))
+	if (!setjmp(&wt->exit_jb))
 		do_exit(0);
 	/* The task is dead; its host state is this thread's to free. */
 	wasm_thread_free(wt);
@@ -112,7 +112,7 @@ static void exit_host_task(struct task_struct *task)
 void wasm_host_task_died(struct wasm_thread *wt)
 {
 	if (wt->exiting)
-		host_longjmp(&wt->exit_jb, 1);
+		longjmp(&wt->exit_jb, 1);
 	host_tls_set(task_key, NULL);
 	wasm_thread_free(wt);
 	host_thread_return(0);

@@ -184,7 +184,7 @@ bool wasm_sched_jb(void)
 {
 	struct wasm_thread *wt = current_thread_info()->host;
 
-	if (host_setjmp(&wt->jb))
+	if (setjmp(&wt->jb))
 		return true;
 	set_thread_flag(TIF_SCHED_JB);
 	schedule();
@@ -225,7 +225,7 @@ struct task_struct *__switch_to(struct task_struct *prev, struct task_struct *ne
 		host_thread_exit();
 	}
 	if (leave)
-		host_longjmp(&pwt->jb, 1);
+		longjmp(&pwt->jb, 1);
 
 	host_sem_down(pwt->sem);
 

