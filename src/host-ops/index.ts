@@ -10,7 +10,8 @@
  */
 import { UklklError } from '../errors.js'
 import { Asyncify, type AsyncifyExports } from '../sched/asyncify.js'
-import { hasJspi, suspendingOps } from '../sched/jspi-trampoline.js'
+import { hasJspi } from '../sched/jspi.js'
+import { suspendingOps } from '../sched/jspi-trampoline.js'
 import { type Fiber, type FiberRoot, PRIORITY_DEFAULT } from '../sched/fiber.js'
 import { Scheduler, type SchedulerOptions } from '../sched/scheduler.js'
 import { Console, type ConsoleOps, consoleOps } from './console.js'
@@ -44,7 +45,7 @@ export type {
 } from './runtime.js'
 export type { SchedulerOptions } from '../sched/scheduler.js'
 export { Console } from './console.js'
-export { hasJspi } from '../sched/jspi-trampoline.js'
+export { hasJspi } from '../sched/jspi.js'
 
 /** The ops that may suspend (suspending.json, without the module name). */
 export const SUSPENDING_OPS: ReadonlySet<string> = new Set(suspendingImports.map((name) => name.replace(/^host\./, '')))

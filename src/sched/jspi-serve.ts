@@ -18,11 +18,7 @@
  * with the call; the worker's next call starts a new one.
  */
 import type { FiberRoot } from './fiber.js'
-
-interface Jspi {
-  /** What it makes is an import value the WebAssembly types predate. */
-  Suspending: new (fn: (...args: never[]) => unknown) => WebAssembly.ImportValue
-}
+import { jspi } from './jspi.js'
 
 /** The host's side of a loop: next parks the fiber with a call's result, arg1 gives the second argument of the next call. */
 export interface ServeHost {
@@ -81,10 +77,9 @@ let compiled: WebAssembly.Module | null = null
 /** serve for root, or null when root is not of the loop's type. */
 export function serveLoop(root: FiberRoot['fn'], host: ServeHost): FiberRoot['fn'] | null {
   compiled ??= new WebAssembly.Module(SERVE_MODULE)
-  const { Suspending } = WebAssembly as unknown as Jspi
   try {
     const instance = new WebAssembly.Instance(compiled, {
-      h: { root, next: new Suspending((result: number) => host.next(result)), arg1: () => host.arg1() },
+      h: { root, next: new jspi.Suspending((result: number) => host.next(result)), arg1: () => host.arg1() },
     })
     return instance.exports.serve as FiberRoot['fn']
   } catch (error) {

@@ -2,13 +2,13 @@
 /**
  * jspi-trampoline.ts - the JSPI fiber backend (see trampoline.ts): a fiber is a
  * WebAssembly.promising call of its root, and the suspending host ops are
- * WebAssembly.Suspending imports (suspendingImports() wraps them).
+ * WebAssembly.Suspending imports (suspendingOps() wraps them).
  *
  * run() makes the fiber's first call, or resolves the promise its last
- * suspending op returned; either way the fiber runs until it stops, and run()'s
- * promise settles then: from inside the op that suspends it (which returns a new
- * promise, and V8 takes the fiber's stack off the CPU), or when the root's promise
- * settles. The stack pointer is the fiber's from enter() on: nothing else runs
+ * suspending op returned; either way the fiber runs until it stops, and the Later
+ * run() returned settles then: from inside the op that suspends it (which returns
+ * a new promise, and V8 takes the fiber's stack off the CPU), or when the root's
+ * promise settles. The stack pointer is the fiber's from enter() on: nothing else runs
  * wasm of the instance while a fiber is on the CPU, including the microtask
  * between a resolve and the fiber running again.
  *
@@ -26,22 +26,10 @@
  */
 import type { Fiber, FiberRoot } from './fiber.js'
 import { invariant } from './invariant.js'
+import { jspi } from './jspi.js'
 import { serveLoop } from './jspi-serve.js'
 import { Later } from './later.js'
 import { type FiberMachine, type Outcome, SUSPEND, Trampoline } from './trampoline.js'
-
-/** Whether this runtime has JSPI (Node 26; Node 20 has not). */
-export function hasJspi(): boolean {
-  return typeof (WebAssembly as { Suspending?: unknown }).Suspending === 'function'
-    && typeof (WebAssembly as { promising?: unknown }).promising === 'function'
-}
-
-interface Jspi {
-  Suspending: new (fn: (...args: never[]) => unknown) => object
-  promising: (fn: FiberRoot['fn']) => (...args: number[]) => Promise<unknown>
-}
-
-const jspi = WebAssembly as unknown as Jspi
 
 /** The host-ops table with the ops named in suspending wrapped as WebAssembly.Suspending imports. */
 export function suspendingOps(ops: object, suspending: ReadonlySet<string>): Record<string, unknown> {
@@ -51,7 +39,6 @@ export function suspendingOps(ops: object, suspending: ReadonlySet<string>): Rec
   }
   return wrapped
 }
-
 
 export class JspiTrampoline extends Trampoline {
   readonly fibersInMemory = false

@@ -2,7 +2,7 @@
 // The JSPI backend's serve loop: one promising call that runs a worker's calls one after another.
 import binaryen from 'binaryen'
 import { describe, expect, it } from 'vitest'
-import { hasJspi } from '../../src/host-ops/index.js'
+import { hasJspi, jspi } from '../../src/sched/jspi.js'
 import { serveLoop } from '../../src/sched/jspi-serve.js'
 
 /** Exports add(a, b) = a + b, of the loop's type, and answer() = 42, of another. */
@@ -36,8 +36,7 @@ describe.runIf(hasJspi())('the JSPI serve loop', () => {
       arg1: () => arg1,
     })
     if (serve === null) throw new Error('add is of the loop\'s type')
-    const promising = (WebAssembly as unknown as { promising: (fn: typeof serve) => (...args: number[]) => Promise<unknown> }).promising
-    const running = promising(serve)(2, 3)
+    const running = jspi.promising(serve)(2, 3)
     // The first call ran on the caller's stack and parked with its result.
     expect(results).toEqual([5])
     for (const [a, b] of [[4, 10], [-1, 1], [2 ** 31 - 1, 1]] as const) {

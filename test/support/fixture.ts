@@ -19,7 +19,7 @@ import { type BuiltModule, type Instrumentation, buildCModule } from '../../scri
 import { type CallOptions, type HostOptions, type HostRuntime, instantiate } from '../../src/host-ops/index.js'
 import { UklklError } from '../../src/errors.js'
 import type { FiberBackend } from '../../src/host-ops/runtime.js'
-import { hasJspi } from '../../src/sched/jspi-trampoline.js'
+import { hasJspi } from '../../src/sched/jspi.js'
 
 /** The fiber backend the suites run on: UKLKL_FIBERS, else JSPI where this Node has it. */
 export const FIBERS: FiberBackend = fibersFromEnvironment()
