@@ -142,6 +142,7 @@ async function measure(fibers: FiberBackend): Promise<Figures> {
     const preadUs = await medianPerOp(20_000, () => k.sys.pread64(fd, page, page.length, 0))
     await k.sys.close(fd)
     const switchUs = await switchCost(k)
+    await k.net.up('lo')
     const loopback = await measureRaw(k, true)
     const treeMs = await treeCopy(k)
     return {
