@@ -667,19 +667,26 @@ export class Kernel implements AsyncDisposable {
       check: () => this.#checkRunning(),
       // Made from plain JS while the CPU is free, the call runs at once (the
       // scheduler's fast path) and comes back settled, with no promise made.
-      invoke: (nr: number, args: number): number | Promise<number> => {
-        const worker = take()
+      invoke: <T>(nr: number, args: number, finish: (result: number) => T, abandon: () => void): T | Promise<T> => {
+        let worker: Worker
+        try {
+          worker = take()
+        } catch (error) {
+          abandon()
+          throw error
+        }
         const outcome = worker.run('kernel_syscall', [nr, args])
         if (outcome.settled) {
           // The worker serves the caller's next call, even one made before this one's answer is read.
           giveBack(worker)
-          return Number(outcome.value)
+          return finish(Number(outcome.value))
         }
         return outcome.promise.then((result) => {
           giveBack(worker)
-          return Number(result)
+          return finish(Number(result))
         }, (error: unknown) => {
           giveBack(worker)
+          abandon()
           throw error
         })
       },

@@ -32,8 +32,13 @@ export interface SyscallTarget {
   readonly memory: GuestMemory
   /** Throws when no call can be made (a stopped kernel): called first, so that is what the caller hears. */
   check(): void
-  /** Run syscall nr with the argument block at args: its raw return, at once when the call did not block. */
-  invoke(nr: number, args: number): number | Promise<number>
+  /**
+   * Run syscall nr with the argument block at args, and then either finish with
+   * its raw return or abandon it when the call ends without one (the kernel
+   * stopped): finish's answer at once when the call did not block, else a
+   * promise of it. One link, so a call that waits costs its caller one promise.
+   */
+  invoke<T>(nr: number, args: number, finish: (result: number) => T, abandon: () => void): T | Promise<T>
 }
 
 const MAX_ERRNO = 4095
@@ -188,25 +193,18 @@ export function bindSyscall(
   const fn = (...values: SyscallArgValue[]): Promise<number> => {
     const copies: Copy[] = []
     let block = 0
-    let call: number | Promise<number>
     try {
       block = stage(values, copies)
-      call = target.invoke(syscall.nr, block)
     } catch (error) {
       if (block !== 0) target.memory.free(block)
       return Promise.reject(error)
     }
-    if (typeof call === 'number') {
-      try {
-        return Promise.resolve(finish(call, block, copies))
-      } catch (error) {
-        return Promise.reject(error)
-      }
+    try {
+      const answer = target.invoke(syscall.nr, block, (result) => finish(result, block, copies), () => target.memory.free(block))
+      return answer instanceof Promise ? answer : Promise.resolve(answer)
+    } catch (error) {
+      return Promise.reject(error)
     }
-    return call.then((result) => finish(result, block, copies), (error: unknown) => {
-      target.memory.free(block)
-      throw error
-    })
   }
   return Object.defineProperty(fn, 'name', { value: syscall.name })
 }

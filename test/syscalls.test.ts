@@ -27,7 +27,11 @@ async function fakeKernel() {
   const sys = bindSyscalls(TABLE, { ENOENT: 2, EAGAIN: 11, EWOULDBLOCK: 11 }, {
     memory: fx.runtime.userMemory,
     check: () => undefined,
-    invoke: async (nr, args) => Number(await fx.runtime.call('fake_syscall', [nr, args])),
+    invoke: <T>(nr: number, args: number, finish: (result: number) => T, abandon: () => void): Promise<T> =>
+      fx.runtime.call('fake_syscall', [nr, args]).then((result) => finish(Number(result)), (error: unknown) => {
+        abandon()
+        throw error
+      }),
   })
   return { fx, sys }
 }
