@@ -8,9 +8,11 @@
  * Each backend runs in a process of its own (this file, with a backend on its
  * command line), so one image's tiering and garbage cannot slow the other's
  * figures: image size, warm boot (startKernel({ snapshot: false }) → first
- * syscall), getpid, open+close, 4 KiB pread, a thread switch at kernel depth (a
- * pipe ping-pong between two kernel threads: each hop blocks in pipe_read and
- * wakes the other side), kernel CPU work (loopback TCP bulk through raw k.sys,
+ * syscall), getpid, open+close, 4 KiB pread, a fiber switch with 0, 20 and 200
+ * frames below the blocking call (bench/fixtures/switch.c, built for the
+ * backend: two threads passing a token through two semaphores), a thread switch
+ * in the kernel (a pipe ping-pong between two kernel threads: each hop is a
+ * write and a read that blocks in pipe_read until the other side writes), kernel CPU work (loopback TCP bulk through raw k.sys,
  * and a file tree written into tmpfs and read back through k.fs). Cold start is
  * a fresh process per sample: process start → first syscall served, the median of
  * COLD_RUNS; on asyncify it loads the boot snapshot a first run left on disk, on
@@ -34,10 +36,15 @@ const PING_PONGS = 2000
 const TREE_FILES = 400
 const TREE_FILE_BYTES = 16 * 1024
 
+/** Frames below the blocking call in the fiber switch rows. */
+const SWITCH_DEPTHS = [0, 20, 200] as const
+
 /** What one backend's process measures. */
 interface Figures {
   node: string
   fibers: FiberBackend
+  /** µs per fiber switch, by depth. */
+  switchAtDepthUs: Record<string, number>
   warmBootMs: number
   getpidUs: number
   openCloseUs: number
@@ -115,10 +122,37 @@ async function treeCopy(k: Kernel): Promise<number> {
   return median(times)
 }
 
+/** µs per switch of switch.c's ping-pong, built for the backend, with depth frames below each blocking call. */
+async function fiberSwitch(fibers: FiberBackend): Promise<Record<string, number>> {
+  const { buildCModule } = await import('../scripts/build-wasm.js')
+  const { instantiate } = await import('../src/host-ops/index.js')
+  const module = await buildCModule({
+    name: `bench-switch-${fibers}`, sources: ['bench/fixtures/switch.c'], exports: [],
+    instrument: { preempt: true, asyncify: fibers === 'asyncify' },
+  })
+  const compiled = await WebAssembly.compile(module.bytes)
+  const rounds = 20_000
+  const result: Record<string, number> = {}
+  for (const depth of SWITCH_DEPTHS) {
+    const runtime = await instantiate(compiled, { scheduler: { bufferSize: 64 * 1024 } })
+    await runtime.call('ping_pong_at_depth', [rounds / 10, depth])
+    const times: number[] = []
+    for (let i = 0; i < 3; i++) {
+      const start = performance.now()
+      await runtime.call('ping_pong_at_depth', [rounds, depth])
+      times.push(((performance.now() - start) * 1000) / (2 * rounds))
+    }
+    result[depth] = Math.min(...times)
+    runtime.close(new Error('measured'))
+  }
+  return result
+}
+
 /** The child: every in-process figure of one backend. */
 async function measure(fibers: FiberBackend): Promise<Figures> {
   const { loadKernelImage, startKernel } = await import('../src/index.js')
   const { measureRaw } = await import('./net.js')
+  const switchAtDepthUs = await fiberSwitch(fibers)
   await loadKernelImage(undefined, { fibers })
   await (await startKernel({ fibers, snapshot: false })).halt()
   const boots: number[] = []
@@ -146,7 +180,7 @@ async function measure(fibers: FiberBackend): Promise<Figures> {
     const loopback = await measureRaw(k, true)
     const treeMs = await treeCopy(k)
     return {
-      node: process.version, fibers, warmBootMs: median(boots), getpidUs, openCloseUs, preadUs, switchUs,
+      node: process.version, fibers, switchAtDepthUs, warmBootMs: median(boots), getpidUs, openCloseUs, preadUs, switchUs,
       loopbackMBs: Number(loopback['bulk MB/s']), treeMs,
     }
   } finally {
@@ -215,7 +249,10 @@ export async function fibersBench(): Promise<void> {
   figure('getpid (µs)', (r) => r.figures.getpidUs)
   figure('open + close (µs)', (r) => r.figures.openCloseUs)
   figure('4 KiB pread (µs)', (r) => r.figures.preadUs)
-  figure('thread switch at kernel depth, pipe hop (µs)', (r) => r.figures.switchUs)
+  for (const depth of SWITCH_DEPTHS) {
+    figure(`fiber switch, ${depth} frames deep (µs)`, (r) => r.figures.switchAtDepthUs[depth] ?? Number.NaN)
+  }
+  figure('thread switch in the kernel, pipe hop (µs)', (r) => r.figures.switchUs)
   figure('loopback TCP bulk, raw k.sys (MB/s)', (r) => r.figures.loopbackMBs)
   figure(`${TREE_FILES} × ${TREE_FILE_BYTES / 1024} KiB files into tmpfs and back (ms)`, (r) => r.figures.treeMs)
   printTable('Fiber backends side by side (asyncify cold starts load the boot snapshot; JSPI ones boot)', rows)
