@@ -71,7 +71,8 @@ export async function fragmentsBench(): Promise<void> {
   for (const fragments of COMBINATIONS) {
     const dir = imageDir(fragments)
     const wasm = new Uint8Array(readFileSync(path.join(dir, 'lkl.wasm')))
-    const facts = JSON.parse(readFileSync(path.join(dir, 'lkl.json'), 'utf8')) as { totalSeconds?: number; makeSeconds?: number }
+    const facts = JSON.parse(readFileSync(path.join(dir, 'lkl.json'), 'utf8')) as
+      { totalSeconds?: number; makeSeconds?: number; jspiWasmBytes?: number }
     const sizes = { wasm: wasm.length, code: codeSectionBytes(wasm) }
     base ??= sizes
     const boot = await bootTimes(dir)
@@ -81,6 +82,8 @@ export async function fragmentsBench(): Promise<void> {
       'Δ bytes': sizes.wasm - base.wasm,
       'code section bytes': sizes.code,
       'Δ code': sizes.code - base.code,
+      // The same image without asyncify, for runtimes with JSPI (README, "Fiber backends").
+      'lkl-jspi.wasm bytes': facts.jspiWasmBytes ?? '-',
       'boot ms (median)': boot.median,
       'boot ms (best)': boot.best,
       // As the image was built (build:kernel's facts): on another machine, or with other load, these differ.
