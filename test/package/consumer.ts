@@ -10,9 +10,12 @@
  * It is excluded from the repo's own tsconfig: 'uklkl' resolves only in the
  * temporary project pack.test.ts installs the tarball into.
  */
-import { LinuxError, startKernel } from 'uklkl'
+import { type FiberBackend, LinuxError, startKernel } from 'uklkl'
 
 const k = await startKernel({ memoryMiB: 32 })
+const fibers: FiberBackend = k.image.fibers
+// @ts-expect-error: there is no such fiber backend
+await startKernel({ fibers: 'threads' })
 try {
   const pid: number = await k.sys.getpid()
   const { AT_FDCWD, O_CREAT } = k.constants
@@ -24,7 +27,7 @@ try {
   const size: bigint = k.decode('stat64', st).st_size
   const missing = await k.sys.openat(AT_FDCWD, '/nope', O_RDWR, 0).catch((error: unknown) =>
     error instanceof LinuxError ? error.code : 'unexpected')
-  console.log(pid, written, size, missing)
+  console.log(pid, written, size, missing, fibers)
 
   // @ts-expect-error: there is no such syscall
   await k.sys.no_such_syscall()

@@ -21,6 +21,7 @@ import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BOOT_CASES } from '../../src/cli/boot.js'
+import { hasJspi } from '../../src/sched/jspi.js'
 
 const repo = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -134,21 +135,23 @@ describe('the npm package, installed into an empty project', () => {
     expect(facts.jspiWasmBytes, 'and the lkl-jspi.wasm').toBe(statSync(path.join(installed, 'build/lkl-jspi.wasm')).size)
   })
 
-  it('boots from the installed package in a fresh Node process: getpid is 1', async () => {
+  it('boots from the installed package in a fresh Node process: getpid is 1, on JSPI where that Node has it', async () => {
     const script = path.join(consumer, 'boot.mjs')
     writeFileSync(script, [
       "import { startKernel } from 'uklkl'",
       'const k = await startKernel({ memoryMiB: 32 })',
       'const pid = await k.sys.getpid()',
       'await k.halt()',
-      "console.log(JSON.stringify({ from: import.meta.resolve('uklkl'), pid }))",
+      "console.log(JSON.stringify({ from: import.meta.resolve('uklkl'), pid, fibers: k.image.fibers }))",
       '',
     ].join('\n'))
-    const boot = await run('node', [script], { cwd: consumer, env: consumerEnv })
+    // The Node running this suite: Node 20 (asyncify) or, under test:node26, Node 26 (the shipped JSPI image).
+    const boot = await run(process.execPath, [script], { cwd: consumer, env: consumerEnv })
     expect(boot.status, said(boot)).toBe(0)
-    const result = JSON.parse(boot.stdout.trim().split('\n').pop() ?? '') as { from: string; pid: number }
+    const result = JSON.parse(boot.stdout.trim().split('\n').pop() ?? '') as { from: string; pid: number; fibers: string }
     expect(result.from, 'uklkl came from the installed package').toBe(pathToFileURL(path.join(installed, 'dist/index.js')).href)
     expect(result.pid).toBe(1)
+    expect(result.fibers).toBe(hasJspi() ? 'jspi' : 'asyncify')
   })
 
   it('runs a WASI program in its worker from the installed package', async () => {
