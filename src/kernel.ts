@@ -53,7 +53,7 @@ import { type RunWasiOptions, type WasiProgram, runWasi } from './wasi/run.js'
 export interface SchedulerTuning {
   /** C stack of each kernel thread, bytes. */
   stackSize?: number
-  /** Asyncify buffer of each thread, bytes: how deep a thread may be when it blocks. */
+  /** Asyncify buffer of each thread, bytes: how deep a thread may be when it blocks (asyncify only; a JSPI thread has none). */
   bufferSize?: number
   /** Period of the scheduler tick, ms. */
   tickMs?: number

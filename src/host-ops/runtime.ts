@@ -34,7 +34,7 @@ export interface CallOptions {
   priority?: number
   /** C stack, bytes. */
   stackSize?: number
-  /** Asyncify buffer, bytes. */
+  /** Asyncify buffer, bytes (the asyncify backend only: a JSPI thread has none). */
   bufferSize?: number
 }
 

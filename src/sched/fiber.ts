@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 /**
- * fiber.ts - a thread of the wasm program: its own C stack and asyncify buffer.
+ * fiber.ts - a thread of the wasm program: its own C stack and, on the asyncify
+ * backend, its own asyncify buffer.
  *
  * A fiber runs a root function (a module export called with fixed arguments). When
- * it blocks, asyncify unwinds it to the trampoline (trampoline.ts), which keeps its
- * stack pointer; resuming rewinds the same root with the same arguments. Only the
- * scheduler changes a fiber's state; the rest read it.
+ * it blocks, its backend takes it off the CPU (trampoline.ts), keeping its stack
+ * pointer: asyncify unwinds it into its buffer, and resuming rewinds the same root
+ * with the same arguments; JSPI suspends its V8 stack, and resuming resolves the
+ * promise it waits on. Only the scheduler changes a fiber's state; the rest read it.
  *
  * States: ready (in the run queue) → running (policy.next) → ready again
  * (preempt, yield), blocked (wait) until woken → ready, idle (a worker between

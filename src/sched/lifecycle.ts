@@ -4,7 +4,8 @@
  * keys, and the exit that runs TLS destructors in the exiting fiber.
  *
  * A fiber's id is its thread handle and its tid; ids are never reused. Its stack
- * and asyncify buffer come from the heap at creation and go back at exit. An
+ * and (on asyncify) its asyncify buffer come from the heap at creation and go
+ * back at exit; a JSPI fiber has no buffer (buffer 0, size 0). An
  * exited fiber stays known until one joiner reaps it, or leaves at once when
  * detached, so that a join can tell "exited" from "already joined".
  *
@@ -110,10 +111,11 @@ export class Lifecycle {
       throw new UklklError(`fiber ${options.name}: priority ${priority} is not an integer from ${PRIORITY_LOWEST} to ${PRIORITY_HIGHEST}`)
     }
     const stackSize = options.stackSize ?? this.#sizes.stackSize
-    const bufferSize = options.bufferSize ?? this.#sizes.bufferSize
+    // A JSPI fiber's frames live in V8 while it is off the CPU: it needs no asyncify buffer.
+    const bufferSize = this.#trampoline.fibersInMemory ? options.bufferSize ?? this.#sizes.bufferSize : 0
     const stack = this.#heap.alloc(stackSize)
-    const buffer = stack === 0 ? 0 : this.#heap.alloc(bufferSize)
-    if (buffer === 0) {
+    const buffer = stack === 0 || bufferSize === 0 ? 0 : this.#heap.alloc(bufferSize)
+    if (stack === 0 || (buffer === 0 && bufferSize > 0)) {
       if (stack !== 0) this.#heap.free(stack)
       return null
     }
@@ -256,7 +258,7 @@ export class Lifecycle {
       if (fiber.state === 'exited') continue
       fiber.state = 'exited'
       this.#heap.free(fiber.stackBase)
-      this.#heap.free(fiber.buffer)
+      if (fiber.buffer !== 0) this.#heap.free(fiber.buffer)
     }
     this.#fibers.clear()
     this.#joinQueues.clear()
@@ -268,7 +270,7 @@ export class Lifecycle {
     fiber.state = 'exited'
     fiber.tls.clear()
     this.#heap.free(fiber.stackBase)
-    this.#heap.free(fiber.buffer)
+    if (fiber.buffer !== 0) this.#heap.free(fiber.buffer)
     const joiners = this.#joinQueues.get(fiber)
     if (joiners !== undefined) {
       this.#joinQueues.delete(fiber)

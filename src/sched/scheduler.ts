@@ -4,7 +4,7 @@
  * ops and the runtime use, wired from six parts, one concern each:
  *
  *   policy.ts      who runs next and for how long: tick, quantum, requeue, demotion
- *   trampoline.ts  entering, unwinding and rewinding fibers
+ *   trampoline.ts  entering and stopping fibers: asyncify-trampoline.ts or jspi-trampoline.ts
  *   lifecycle.ts   create, exit with TLS destructors, join and detach
  *   calls.ts       JS calls and workers, and the promises they settle
  *   event-loop.ts  the run loop on the JS thread, timers, idling, deadlock detection
@@ -40,7 +40,7 @@ export type { SpawnOptions } from './lifecycle.js'
 export interface SchedulerOptions {
   /** C stack of each fiber, bytes. */
   stackSize: number
-  /** Asyncify buffer of each fiber, bytes: bounds how deep a fiber may be when it blocks. */
+  /** Asyncify buffer of each fiber, bytes: bounds how deep a fiber may be when it blocks (asyncify only). */
   bufferSize: number
   /** Period of the scheduler tick. */
   tickMs: number

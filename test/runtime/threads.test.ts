@@ -71,6 +71,20 @@ describe('threads', () => {
     expect(fx.runtime.sched.liveFibers).toBe(0)
   }, BUDGET_MS)
 
+  it('a thread takes its C stack from the heap, and on asyncify an asyncify buffer too (a JSPI thread has none)', async () => {
+    await using fx = await loadFixture('threads')
+    const before = fx.runtime.stats().heap.usedBytes
+    const worker = fx.runtime.createWorker({ name: 'sized', stackSize: 32 * 1024, bufferSize: 8 * 1024 })!
+    const used = fx.runtime.stats().heap.usedBytes - before
+    // Block headers and alignment may add a little to each.
+    if (FIBERS === 'asyncify') expect(used).toBeGreaterThanOrEqual(40 * 1024)
+    else expect(used).toBeLessThan(40 * 1024)
+    expect(used).toBeGreaterThanOrEqual(32 * 1024)
+    expect(await worker.call('count_calls')).toBe(1)
+    await worker.retire()
+    expect(fx.runtime.stats().heap.usedBytes).toBe(before)
+  }, BUDGET_MS)
+
   it('a worker that calls thread_exit during a call rejects that call instead of returning nothing', async () => {
     await using fx = await loadFixture('threads')
     const worker = fx.runtime.createWorker({ name: 'quitter' })!
