@@ -75,13 +75,28 @@ let raised = 0
 export async function compileKernel(bytes: Uint8Array<ArrayBuffer>, tiering: KernelTiering): Promise<WebAssembly.Module> {
   const restore = tiering === 'deferred'
     ? tieringBudgetToRestore(process.execArgv, process.env.NODE_OPTIONS, process.versions.v8) : null
-  if (restore === null) return WebAssembly.compile(bytes)
+  if (restore === null) return compileHeld(bytes)
   if (raised++ === 0) v8.setFlagsFromString(`--wasm-tiering-budget=${DEFERRED_TIERING_BUDGET}`)
   try {
     // Until it settles: an asynchronous compile may create the module's code after this call returns.
-    return await WebAssembly.compile(bytes)
+    return await compileHeld(bytes)
   } finally {
     if (--raised === 0) v8.setFlagsFromString(`--wasm-tiering-budget=${restore}`)
+  }
+}
+
+/**
+ * WebAssembly.compile, with Node's event loop held open until it settles: Node 26
+ * compiling eagerly (--no-wasm-lazy-compilation) counts V8's compile on its own
+ * threads as no pending work, and a script awaiting the kernel image exited
+ * half-way, its top-level await unsettled.
+ */
+async function compileHeld(bytes: Uint8Array<ArrayBuffer>): Promise<WebAssembly.Module> {
+  const hold = setInterval(() => undefined, 2 ** 30)
+  try {
+    return await WebAssembly.compile(bytes)
+  } finally {
+    clearInterval(hold)
   }
 }
 

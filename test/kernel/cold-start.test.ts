@@ -3,6 +3,8 @@
 // raises V8's tiering budget for the compile only, and puts back the value the process
 // was started with; 'v8' touches no flag; loadKernelImage keeps one image per tiering.
 // The speed itself is bench/cold-start.ts's to show: nothing here is timed.
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import v8 from 'node:v8'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { loadKernelImage, startKernel } from '../../src/index.js'
@@ -85,6 +87,17 @@ describe('loadKernelImage\'s tiering option', () => {
       await using k = await startKernel({ image })
       expect(await k.sys.getpid()).toBe(1)
     }
+  })
+
+  it('loads the image in a process that compiles wasm eagerly (--no-wasm-lazy-compilation), which Node 26 would leave early', () => {
+    const script = `import { loadKernelImage } from ${JSON.stringify(fileURLToPath(new URL('../../src/index.ts', import.meta.url)))}
+await loadKernelImage()
+console.log('loaded')`
+    const child = spawnSync(process.execPath, ['--no-wasm-lazy-compilation', '--import', 'tsx', '--input-type=module', '-e', script],
+      { encoding: 'utf8', timeout: 60_000 })
+    expect(child.stderr).toBe('')
+    expect(child.stdout.trim()).toBe('loaded')
+    expect(child.status).toBe(0)
   })
 
   it('refuses a tiering it does not know', async () => {
