@@ -31,11 +31,13 @@ describe('the tiering budget put back after the compile', () => {
     expect(tieringBudgetToRestore(['--wasm-tiering-budget=lots'], undefined, '13.6.233')).toBeNull()
   })
 
-  it('is V8\'s default where it is known (through 12.4), else unknown', () => {
+  it('is V8\'s default where it is known (through 12.4, and 14.6), else unknown', () => {
     expect(tieringBudgetToRestore(['--expose-gc'], undefined, '11.3.244.8-node.38')).toBe(1_800_000)
     expect(tieringBudgetToRestore([], '', '12.4.254.21-node.33')).toBe(1_800_000)
     expect(tieringBudgetToRestore([], undefined, '12.9.202.28-node.14')).toBeNull()
     expect(tieringBudgetToRestore([], undefined, '13.6.233.10-node.20')).toBeNull()
+    expect(tieringBudgetToRestore([], undefined, '14.6.202.34-node.40')).toBe(13_000_000)
+    expect(tieringBudgetToRestore([], undefined, '14.7.1')).toBeNull()
   })
 })
 
