@@ -152,7 +152,6 @@ async function fiberSwitch(fibers: FiberBackend): Promise<Record<string, number>
 async function measure(fibers: FiberBackend): Promise<Figures> {
   const { loadKernelImage, startKernel } = await import('../src/index.js')
   const { measureRaw } = await import('./net.js')
-  const switchAtDepthUs = await fiberSwitch(fibers)
   await loadKernelImage(undefined, { fibers })
   await (await startKernel({ fibers, snapshot: false })).halt()
   const boots: number[] = []
@@ -179,6 +178,8 @@ async function measure(fibers: FiberBackend): Promise<Figures> {
     await k.net.up('lo')
     const loopback = await measureRaw(k, true)
     const treeMs = await treeCopy(k)
+    // Last: it loads the wasm build path (binaryen and all), which slows the syscall figures of a process (bench/index.ts).
+    const switchAtDepthUs = await fiberSwitch(fibers)
     return {
       node: process.version, fibers, switchAtDepthUs, warmBootMs: median(boots), getpidUs, openCloseUs, preadUs, switchUs,
       loopbackMBs: Number(loopback['bulk MB/s']), treeMs,
