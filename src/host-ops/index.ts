@@ -335,7 +335,8 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
       if (runtimeSched.failure === null) throw new UklklError('a runtime is released only once it is closed')
       // Once: a memory given back twice could go to two kernels.
       // Views only the runtime held die with it; views its users were lent must be emptied (a runtime without an arena lends them all).
-      if (pool !== null && given !== null && !released) pool.give(given.memory, { detach: userArena?.lentViews ?? true })
+      // Only a restore takes a kept memory, and only an asyncify module restores: a JSPI one's would be kept for nothing.
+      if (pool !== null && given !== null && !released && asyncified) pool.give(given.memory, { detach: userArena?.lentViews ?? true })
       released = true
     },
     async call(exportName, args = [], callOptions = {}) {

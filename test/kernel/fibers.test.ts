@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Which fiber backend a kernel runs on: JSPI where the runtime has it (Node 26), asyncify
 // everywhere else or when asked; and what each can do that the other cannot.
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { UklklError, loadKernelImage, startKernel } from '../../src/index.js'
-import { hasJspi } from '../../src/host-ops/index.js'
+import { hasJspi, instantiate } from '../../src/host-ops/index.js'
+import { memoryPool } from '../../src/host-ops/memory-pool.js'
+import { importedMemory } from '../../src/kernel-compile.js'
 
 /** Write bytes into a new pipe of k and read them back through the kernel. */
 async function echo(k: Awaited<ReturnType<typeof startKernel>>, text: string): Promise<string> {
@@ -49,6 +52,23 @@ describe.runIf(hasJspi())('fiber backends, on a runtime with JSPI', () => {
       await jspi.halt()
       await asyncify.halt()
     }
+  })
+
+  it('a released JSPI runtime keeps no memory for a next kernel (only a restore would take it, and JSPI never restores)', async () => {
+    const bytes = readFileSync(new URL('../../build/lkl-jspi.wasm', import.meta.url))
+    const module = new WebAssembly.Module(bytes)
+    const memoryLimits = importedMemory(bytes)
+    if (memoryLimits === null) throw new Error('the JSPI image imports no memory')
+    const runtime = await instantiate(module, { memoryLimits, userMemoryBytes: 16 << 20 })
+    expect(runtime.fibers).toBe('jspi')
+    const cmdline = new TextEncoder().encode('mem=32M\0')
+    const arg = runtime.userMemory.alloc(cmdline.length)
+    runtime.userMemory.write(arg, cmdline)
+    expect(await runtime.call('kernel_start', [arg])).toBe(0)
+    expect(() => runtime.snapshot()).toThrow(/JSPI cannot be saved/)
+    runtime.close(new Error('closed by the test'))
+    runtime.release()
+    expect(memoryPool(module, memoryLimits).take(true).used).toBe(false)
   })
 
   it('an image and a fibers option that disagree are a TypeError', async () => {

@@ -85,6 +85,26 @@ describe('threads', () => {
     expect(fx.runtime.stats().heap.usedBytes).toBe(before)
   }, BUDGET_MS)
 
+  it('a runtime closed while a call is on its way onto the CPU rejects it, and the late fiber changes nothing', async () => {
+    await using fx = await loadFixture('threads')
+    const worker = fx.runtime.createWorker({ name: 'late' })!
+    expect(await worker.call('return_midway', [0, 5])).toBe(5)
+    const late = worker.run('return_midway', [0, 6])
+    const closing = new Error('closed mid-call')
+    fx.runtime.close(closing)
+    if (FIBERS === 'asyncify') {
+      // It ran on the caller's stack before the close.
+      expect(late).toEqual({ settled: true, value: 6 })
+    } else {
+      // JSPI resumes the fiber in a microtask: the close came first.
+      expect(late.settled).toBe(false)
+      expect(await (late.settled ? late.value : late.promise.catch((error: unknown) => error))).toBe(closing)
+    }
+    // The fiber, resumed after the close, stops without an error escaping (vitest fails on an unhandled one).
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(fx.runtime.failure).toBe(closing)
+  }, BUDGET_MS)
+
   it('a worker that calls thread_exit during a call rejects that call instead of returning nothing', async () => {
     await using fx = await loadFixture('threads')
     const worker = fx.runtime.createWorker({ name: 'quitter' })!
