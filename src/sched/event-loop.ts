@@ -9,7 +9,9 @@
  * for at most one host slice; then it lets the event loop's timers and I/O run
  * (setImmediate) and carries on. With nothing runnable it idles: a Node timer
  * wakes it at the next timer's deadline, and wake-ups (a call, a timer armed)
- * kick it again.
+ * kick it again. A fiber on JSPI runs in microtasks of its own: the loop hands
+ * it the CPU, stays running (no other loop starts), and goes on in a microtask
+ * once the fiber has stopped, in the same slice.
  *
  * Deadlock: idle, no timer armed, no host I/O in flight, yet JS callers wait for
  * fibers - and still so once the JS that was running has finished (a
@@ -19,7 +21,7 @@
  * listing each blocked fiber and what it waits on - unless the owner is stopping
  * the runtime, whose close() will reject those callers.
  *
- * Limits: the loop keeps the JS thread until a fiber stops (see trampoline.ts);
+ * Limits: on asyncify the loop keeps the JS thread until a fiber stops (see trampoline.ts);
  * an idle runtime with no waiting caller does not keep the process alive.
  */
 import { type BlockedFiber, DeadlockError, UklklError } from '../errors.js'
