@@ -24,8 +24,9 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { FiberBackend, Kernel } from '../src/index.js'
+import { type FiberBackend, type Kernel, kernelPipe, loadKernelImage, startKernel } from '../src/index.js'
 import { medianPerOp } from './kernel.js'
+import { measureRaw, timing } from './net.js'
 import { printTable, type Row, writeResults } from './report.js'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
@@ -54,22 +55,10 @@ interface Figures {
   treeMs: number
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN
-}
-
 /** One hop of a pipe ping-pong, µs: two kernel threads, each blocking in read() until the other writes. */
 async function switchCost(k: Kernel): Promise<number> {
-  /** [read end, write end] of a new pipe. */
-  const pipe = async (): Promise<[number, number]> => {
-    const fds = new Uint8Array(8)
-    if (await k.sys.pipe2(fds, 0) !== 0) throw new Error('pipe2 failed')
-    const view = new DataView(fds.buffer)
-    return [view.getInt32(0, true), view.getInt32(4, true)]
-  }
-  const [toB, fromA] = await pipe()
-  const [toA, fromB] = await pipe()
+  const { read: { kernelFd: toB }, write: { kernelFd: fromA } } = await kernelPipe(k.sys)
+  const { read: { kernelFd: toA }, write: { kernelFd: fromB } } = await kernelPipe(k.sys)
   await using a = await k.thread()
   await using b = await k.thread()
   const byte = new Uint8Array(1)
@@ -119,7 +108,7 @@ async function treeCopy(k: Kernel): Promise<number> {
   await run('/tmp/warm')
   const times: number[] = []
   for (let i = 0; i < 5; i++) times.push(await run(`/tmp/tree${i}`))
-  return median(times)
+  return timing(times).median
 }
 
 /** µs per switch of switch.c's ping-pong, built for the backend, with depth frames below each blocking call. */
@@ -150,8 +139,6 @@ async function fiberSwitch(fibers: FiberBackend): Promise<Record<string, number>
 
 /** The child: every in-process figure of one backend. */
 async function measure(fibers: FiberBackend): Promise<Figures> {
-  const { loadKernelImage, startKernel } = await import('../src/index.js')
-  const { measureRaw } = await import('./net.js')
   await loadKernelImage(undefined, { fibers })
   await (await startKernel({ fibers, snapshot: false })).halt()
   const boots: number[] = []
@@ -181,7 +168,7 @@ async function measure(fibers: FiberBackend): Promise<Figures> {
     // Last: it loads the wasm build path (binaryen and all), which slows the syscall figures of a process (bench/index.ts).
     const switchAtDepthUs = await fiberSwitch(fibers)
     return {
-      node: process.version, fibers, switchAtDepthUs, warmBootMs: median(boots), getpidUs, openCloseUs, preadUs, switchUs,
+      node: process.version, fibers, switchAtDepthUs, warmBootMs: timing(boots).median, getpidUs, openCloseUs, preadUs, switchUs,
       loopbackMBs: Number(loopback['bulk MB/s']), treeMs,
     }
   } finally {
@@ -228,7 +215,8 @@ export async function fibersBench(): Promise<void> {
     const cold = coldStart(side.node, side.fibers)
     // Not the node's path: the figures name its version, and results name no path of the machine.
     const { label, fibers, image } = side
-    return { label, fibers, image, figures, imageBytes: build(image), coldMs: median(cold), coldMinMs: Math.min(...cold) }
+    const { median, min } = timing(cold)
+    return { label, fibers, image, figures, imageBytes: build(image), coldMs: median, coldMinMs: min }
   })
   const goals: Record<string, string> = { 'image (MB)': '≤ 4', 'getpid (µs)': '≤ 0.5', 'cold start, median (ms)': '≤ 100' }
   const rows: Row[] = []

@@ -55,7 +55,7 @@ interface Side {
   connect(port: number): Promise<Duplex>
 }
 
-function timing(samples: readonly number[]): Timing {
+export function timing(samples: readonly number[]): Timing {
   const sorted = [...samples].sort((x, y) => x - y)
   return { median: sorted[Math.floor(sorted.length / 2)] ?? Number.NaN, min: sorted[0] ?? Number.NaN, max: sorted.at(-1) ?? Number.NaN }
 }

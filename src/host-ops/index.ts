@@ -9,7 +9,7 @@
  * Runtime of runtime.ts.
  */
 import { UklklError } from '../errors.js'
-import { Asyncify, type AsyncifyExports } from '../sched/asyncify.js'
+import { Asyncify, type AsyncifyExports, hasAsyncify } from '../sched/asyncify.js'
 import { hasJspi } from '../sched/jspi.js'
 import { suspendingOps } from '../sched/jspi-trampoline.js'
 import { type Fiber, type FiberRoot, PRIORITY_DEFAULT } from '../sched/fiber.js'
@@ -226,7 +226,7 @@ export async function instantiate(module: WebAssembly.Module, options: HostOptio
     if (!exportNames.has(name)) throw new UklklError(`the module lacks the export ${name}: build it with scripts/build-wasm.ts`)
   }
   // A module without asyncify runs its fibers on JSPI: its suspending ops are Suspending imports.
-  const asyncified = exportNames.has('asyncify_start_unwind')
+  const asyncified = hasAsyncify(exportNames)
   if (!asyncified && !hasJspi()) {
     throw new UklklError('the module is not asyncified and this runtime has no JSPI (WebAssembly.Suspending, Node 26): '
       + 'run it on Node 26, or build it with asyncify (scripts/build-wasm.ts)')

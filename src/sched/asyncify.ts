@@ -33,8 +33,9 @@ export interface AsyncifyExports {
   asyncify_get_state(): number
 }
 
-export function hasAsyncify(exports: WebAssembly.Exports): boolean {
-  return typeof exports.asyncify_start_unwind === 'function'
+/** Whether a module with these export names was asyncified (else its fibers run on JSPI). */
+export function hasAsyncify(exportNames: ReadonlySet<string>): boolean {
+  return exportNames.has('asyncify_start_unwind')
 }
 
 const STATE_NAMES = ['normal', 'unwinding', 'rewinding'] as const

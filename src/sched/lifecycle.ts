@@ -257,11 +257,16 @@ export class Lifecycle {
     for (const fiber of this.#fibers.values()) {
       if (fiber.state === 'exited') continue
       fiber.state = 'exited'
-      this.#heap.free(fiber.stackBase)
-      if (fiber.buffer !== 0) this.#heap.free(fiber.buffer)
+      this.#freeMemory(fiber)
     }
     this.#fibers.clear()
     this.#joinQueues.clear()
+  }
+
+  /** fiber's stack and asyncify buffer (a JSPI fiber has none) go back to the heap. */
+  #freeMemory(fiber: Fiber): void {
+    this.#heap.free(fiber.stackBase)
+    if (fiber.buffer !== 0) this.#heap.free(fiber.buffer)
   }
 
   #finishExit(fiber: Fiber): void {
@@ -269,8 +274,7 @@ export class Lifecycle {
       'a fiber finishes its exit on the CPU, or idle when a worker is retired')
     fiber.state = 'exited'
     fiber.tls.clear()
-    this.#heap.free(fiber.stackBase)
-    if (fiber.buffer !== 0) this.#heap.free(fiber.buffer)
+    this.#freeMemory(fiber)
     const joiners = this.#joinQueues.get(fiber)
     if (joiners !== undefined) {
       this.#joinQueues.delete(fiber)

@@ -3,17 +3,14 @@
 // everywhere else or when asked; and what each can do that the other cannot.
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { UklklError, loadKernelImage, startKernel } from '../../src/index.js'
+import { UklklError, kernelPipe, loadKernelImage, startKernel } from '../../src/index.js'
 import { hasJspi, instantiate } from '../../src/host-ops/index.js'
 import { memoryPool } from '../../src/host-ops/memory-pool.js'
 import { importedMemory } from '../../src/kernel-compile.js'
 
 /** Write bytes into a new pipe of k and read them back through the kernel. */
 async function echo(k: Awaited<ReturnType<typeof startKernel>>, text: string): Promise<string> {
-  const fds = new Uint8Array(8)
-  expect(await k.sys.pipe2(fds, 0)).toBe(0)
-  const view = new DataView(fds.buffer)
-  const [rd, wr] = [view.getInt32(0, true), view.getInt32(4, true)]
+  const { read: { kernelFd: rd }, write: { kernelFd: wr } } = await kernelPipe(k.sys)
   const reader = await k.thread()
   // The read blocks first: its thread waits in the kernel until the write wakes it.
   const buf = new Uint8Array(64)
