@@ -43,7 +43,6 @@ export interface SyscallTarget {
 
 const MAX_ERRNO = 4095
 const TWO_32 = 2 ** 32
-const encoder = new TextEncoder()
 
 /** A Uint8Array argument's bytes in guest memory, copied back into it after the call. */
 interface Copy {
@@ -114,8 +113,12 @@ export function bindSyscall(
   const view = new DataView(slots.buffer)
   const where = (i: number): string => `${syscall.name}: argument ${args[i]?.name} (${args[i]?.type})`
 
-  /** Per slot, the bytes to copy in, or null when the value goes in the slot itself. */
-  const staged: (Uint8Array | null)[] = args.map(() => null)
+  /**
+   * Per slot, what is copied in (bytes, or a string as UTF-8 and a NUL) and the room it takes,
+   * or null when the value goes in the slot itself.
+   */
+  const staged: (Uint8Array | string | null)[] = args.map(() => null)
+  const rooms: number[] = args.map(() => 0)
 
   /** The argument block for values, in guest memory; the caller frees it. */
   const stage = (values: readonly SyscallArgValue[], copies: Copy[]): number => {
@@ -128,9 +131,11 @@ export function bindSyscall(
       const value = values[i]
       const kind = kinds[i]
       const data = kind === Slot.Scalar ? null : value instanceof Uint8Array ? value
-        : typeof value === 'string' && kind !== Slot.Word ? encoder.encode(`${value}\0`) : null
+        : typeof value === 'string' && kind !== Slot.Word ? value : null
       staged[i] = data
-      if (data !== null) dataSize += align8(data.length)
+      // A string's UTF-8 takes at most 3 bytes per UTF-16 unit: room for that, encoded in place.
+      rooms[i] = data === null ? 0 : align8(typeof data === 'string' ? 3 * data.length + 1 : data.length)
+      dataSize += rooms[i] ?? 0
     }
     const block = target.memory.alloc(blockSize + dataSize, 8)
     if (block === 0) throw new RangeError(`${syscall.name}: no memory for ${blockSize + dataSize} bytes of arguments`)
@@ -143,12 +148,16 @@ export function bindSyscall(
         const kind = kinds[i]
         const data = staged[i] ?? null
         staged[i] = null
-        if (data !== null) {
-          const byResult = kind === Slot.ResultPointer && value instanceof Uint8Array
+        if (typeof data === 'string') {
+          target.memory.writeString(at, data, rooms[i] ?? 0)
+          setScalar(view, slot, size, at)
+          at += rooms[i] ?? 0
+        } else if (data !== null) {
+          const byResult = kind === Slot.ResultPointer
           if (!byResult) target.memory.write(at, data)
           setScalar(view, slot, size, at)
-          if (value instanceof Uint8Array && kind !== Slot.ConstPointer) copies.push({ at, into: value, byResult })
-          at += align8(data.length)
+          if (kind !== Slot.ConstPointer) copies.push({ at, into: data, byResult })
+          at += rooms[i] ?? 0
         } else if (value instanceof KernelBuffer && kind !== Slot.Scalar) {
           setScalar(view, slot, size, value.addressIn(target.memory, where(i)))
         } else if (typeof value === 'number') {

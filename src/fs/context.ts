@@ -52,21 +52,39 @@ class Budget {
     this.#free = bytes
   }
 
-  async use<T>(bytes: number, fn: () => Promise<T>): Promise<T> {
+  /** fn's promise, with bytes held until it settles; not async where there is room, to add one link and no more. */
+  use<T>(bytes: number, fn: () => Promise<T>): Promise<T> {
     if (this.#waiters.length > 0 || this.#free < bytes) {
-      await new Promise<void>((go) => this.#waiters.push({ bytes, go }))
-    } else {
-      this.#free -= bytes
+      return new Promise<void>((go) => this.#waiters.push({ bytes, go })).then(() => this.#run(bytes, fn))
     }
+    this.#free -= bytes
+    return this.#run(bytes, fn)
+  }
+
+  /** fn with bytes taken from the budget: they go back, and to the waiters, when it settles. */
+  #run<T>(bytes: number, fn: () => Promise<T>): Promise<T> {
+    let result: Promise<T>
     try {
-      return await fn()
-    } finally {
-      this.#free += bytes
-      for (let next = this.#waiters[0]; next !== undefined && next.bytes <= this.#free; next = this.#waiters[0]) {
-        this.#waiters.shift()
-        this.#free -= next.bytes
-        next.go()
-      }
+      result = fn()
+    } catch (error) {
+      this.#release(bytes)
+      return Promise.reject(error)
+    }
+    return result.then((value) => {
+      this.#release(bytes)
+      return value
+    }, (error: unknown) => {
+      this.#release(bytes)
+      throw error
+    })
+  }
+
+  #release(bytes: number): void {
+    this.#free += bytes
+    for (let next = this.#waiters[0]; next !== undefined && next.bytes <= this.#free; next = this.#waiters[0]) {
+      this.#waiters.shift()
+      this.#free -= next.bytes
+      next.go()
     }
   }
 }
@@ -93,6 +111,9 @@ export class FsContext {
   /** The root as given (no trailing slash), or null for '/'. */
   readonly #root: string | null
   #rootFd: Promise<number> | null = null
+  /** The root's descriptor once #rootFd has resolved, until close. */
+  #openRoot: number | null = null
+  readonly #how = new DataView(new ArrayBuffer(OPEN_HOW_SIZE))
   #closed = false
 
   constructor(k: Kernel, root: string) {
@@ -188,19 +209,35 @@ export class FsContext {
 
   // ---- paths ----------------------------------------------------------------------
 
-  /** open(2) of path under the root; throws LinuxError. O_LARGEFILE is added: this 32-bit kernel does not force it. */
-  async open(path: string, flags: number, mode: number): Promise<number> {
+  /**
+   * open(2) of path under the root; throws LinuxError. O_LARGEFILE is added: this 32-bit kernel does not force it.
+   * Not async, and the root's descriptor taken as a number once it is open: open is on every k.fs path,
+   * and each promise link costs it a microtask.
+   */
+  open(path: string, flags: number, mode: number): Promise<number> {
     checkPath(path)
     const C = this.C
     const all = (flags & C.O_PATH) === 0 ? flags | C.O_LARGEFILE : flags
     if (this.#root === null) return this.sys.openat(C.AT_FDCWD, path, all, mode)
-    const how = new Uint8Array(OPEN_HOW_SIZE)
-    const view = new DataView(how.buffer)
-    view.setBigUint64(0, BigInt(all >>> 0), true)
+    const root = this.#openRoot
+    return root !== null ? this.sys.openat2(root, path, this.#openHow(all, mode), OPEN_HOW_SIZE)
+      : this.#rootDescriptor().then((fd) => this.sys.openat2(fd, path, this.#openHow(all, mode), OPEN_HOW_SIZE))
+  }
+
+  /**
+   * struct open_how (flags, mode, resolve: 64-bit fields, each below 2^32) for openat2 under the root,
+   * in the one array every call shares: k.sys copies it into the kernel's memory as the call is made,
+   * so it is filled right before each call (the copy back after it, since the kernel's prototype lacks
+   * const, brings back the same bytes).
+   */
+  #openHow(flags: number, mode: number): Uint8Array {
+    const how = this.#how
+    how.setUint32(0, flags >>> 0, true)
     // openat2 refuses what openat ignores: a mode without O_CREAT or O_TMPFILE, and bits beyond S_IALLUGO.
-    if ((all & C.O_CREAT) !== 0 || (all & C.O_TMPFILE) === C.O_TMPFILE) view.setBigUint64(8, BigInt(mode & S_IALLUGO), true)
-    view.setBigUint64(16, BigInt(RESOLVE_IN_ROOT), true)
-    return this.sys.openat2(await this.#rootDescriptor(), path, how, OPEN_HOW_SIZE)
+    const C = this.C
+    how.setUint32(8, (flags & C.O_CREAT) !== 0 || (flags & C.O_TMPFILE) === C.O_TMPFILE ? mode & S_IALLUGO : 0, true)
+    how.setUint32(16, RESOLVE_IN_ROOT, true)
+    return new Uint8Array(how.buffer)
   }
 
   /** fn on the inode at path (its last symlink followed when follow); throws LinuxError. */
@@ -242,6 +279,7 @@ export class FsContext {
     this.#closed = true
     const fd = this.#rootFd
     this.#rootFd = null
+    this.#openRoot = null
     // A root that never opened has nothing to close.
     const descriptor = fd === null ? null : await fd.catch(() => null)
     if (descriptor !== null) await this.sys.close(descriptor)
@@ -254,7 +292,9 @@ export class FsContext {
       const opening = this.errors.call('open', root,
         () => this.sys.openat(this.C.AT_FDCWD, root, this.C.O_PATH | this.C.O_DIRECTORY | this.C.O_CLOEXEC, 0))
       // A root that failed to open is tried again by the next operation.
-      opening.catch(() => {
+      opening.then((fd) => {
+        if (this.#rootFd === opening) this.#openRoot = fd
+      }, () => {
         if (this.#rootFd === opening) this.#rootFd = null
       })
       this.#rootFd = opening

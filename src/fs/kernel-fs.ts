@@ -508,7 +508,7 @@ export class KernelFs {
 
   // ---- helpers --------------------------------------------------------------------------
 
-  async #open(syscall: string, path: string, flags: number, mode: number): Promise<number> {
+  #open(syscall: string, path: string, flags: number, mode: number): Promise<number> {
     return this.#ctx.errors.call(syscall, path, () => this.#ctx.open(path, flags, mode))
   }
 

@@ -11,6 +11,7 @@
 import { UklklError } from '../errors.js'
 import { Asyncify, type AsyncifyExports, hasAsyncify } from '../sched/asyncify.js'
 import { hasJspi } from '../sched/jspi.js'
+import { writeString } from '../sched/memory-views.js'
 import { suspendingOps } from '../sched/jspi-trampoline.js'
 import { type Fiber, type FiberRoot, PRIORITY_DEFAULT } from '../sched/fiber.js'
 import { Scheduler, type SchedulerOptions } from '../sched/scheduler.js'
@@ -193,6 +194,7 @@ function heapMemory(sched: Scheduler, memory: WebAssembly.Memory): GuestMemory {
       if (sched.heap.free(address) < 0) throw new UklklError(`free of 0x${address.toString(16)}: not a live block`)
     },
     write: (address, bytes) => new Uint8Array(memory.buffer).set(bytes, address),
+    writeString: (address, text, room) => writeString(new Uint8Array(memory.buffer, address, room), text),
     read: (address, into) => into.set(new Uint8Array(memory.buffer, address, into.length)),
     view: (address, length) => new Uint8Array(memory.buffer, address, length),
   }

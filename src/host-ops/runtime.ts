@@ -67,6 +67,8 @@ export interface GuestMemory {
   free(address: number): void
   /** Copy bytes in at address. */
   write(address: number, bytes: Uint8Array): void
+  /** Copy text in at address as UTF-8 and a NUL; room (at least 3 bytes per UTF-16 unit, and 1) bounds it. */
+  writeString(address: number, text: string, room: number): void
   /** Copy into.length bytes out from address. */
   read(address: number, into: Uint8Array): void
   /** A view of length bytes at address; valid until the memory grows, so taken afresh after any await. */

@@ -22,12 +22,16 @@ import { KernelStoppedError, UklklError } from '../errors.js'
 import type { HostContext, Ptr } from './context.js'
 import type { GuestMemory } from './runtime.js'
 import { FreeList, type FreeListState, alignUp } from '../sched/free-list.js'
-import { MemoryViews } from '../sched/memory-views.js'
+import { MemoryViews, writeString } from '../sched/memory-views.js'
 
 const PAGE = 4096
 const MIN_ALIGN = 8
-/** The size of a reusable small block: an argument block with a path or a small struct. */
-const SLAB = 256
+/**
+ * The size of a reusable small block: an argument block with a path or a small
+ * struct; statx's (its 256-byte struct, the block and a path) among them, k.fs's
+ * most frequent call after open.
+ */
+const SLAB = 512
 
 /** An arena's bookkeeping as plain data, for a boot snapshot. */
 export interface ArenaState {
@@ -155,6 +159,12 @@ export class UserArena implements GuestMemory {
   write(address: number, bytes: Uint8Array): void {
     this.#checkInside(address, bytes.length)
     this.#views.bytes.set(bytes, address)
+  }
+
+  /** Copy text in at address as UTF-8 and a NUL, within room bytes, which must lie in the arena. */
+  writeString(address: number, text: string, room: number): void {
+    this.#checkInside(address, room)
+    writeString(this.#views.bytes.subarray(address, address + room), text)
   }
 
   /** Copy into.length bytes out from address, which must lie in the arena. */

@@ -76,10 +76,21 @@ export class FreeList {
       const range = this.#free[i]
       if (range === undefined) break
       const start = alignUp(range.addr, alignment)
-      if (start + want > range.addr + range.size) continue
-      const before: Range = { addr: range.addr, size: start - range.addr }
-      const after: Range = { addr: start + want, size: range.addr + range.size - (start + want) }
-      this.#free.splice(i, 1, ...[before, after].filter((r) => r.size > 0))
+      const end = start + want
+      const rangeEnd = range.addr + range.size
+      if (end > rangeEnd) continue
+      // The range keeps what lies before the block, or what lies after it when nothing does (the
+      // usual case, in place: this runs for every syscall's arguments); a second range takes a
+      // tail beside a head.
+      if (start > range.addr) {
+        range.size = start - range.addr
+        if (end < rangeEnd) this.#free.splice(i + 1, 0, { addr: end, size: rangeEnd - end })
+      } else if (end < rangeEnd) {
+        range.addr = end
+        range.size = rangeEnd - end
+      } else {
+        this.#free.splice(i, 1)
+      }
       this.#used.set(start, want)
       this.#usedBytes += want
       return start

@@ -39,3 +39,15 @@ export class MemoryViews {
     this.#data = new DataView(this.#buffer)
   }
 }
+
+const encoder = new TextEncoder()
+
+/**
+ * text as UTF-8 and a NUL at the start of into, which is long enough (3 bytes
+ * per UTF-16 unit, and 1). Encoded in place: TextEncoder.encode's new array and
+ * its copy cost a syscall ~1 µs per string argument.
+ */
+export function writeString(into: Uint8Array, text: string): void {
+  const { written } = encoder.encodeInto(text, into)
+  into[written] = 0
+}

@@ -39,7 +39,7 @@ describe('halt', () => {
       call: () => never,
       createWorker: () => null,
       plugDevice: () => never,
-      userMemory: { alloc: () => 0, free: () => undefined, write: () => undefined, read: () => undefined, view: () => new Uint8Array(0) },
+      userMemory: { alloc: () => 0, free: () => undefined, write: () => undefined, writeString: () => undefined, read: () => undefined, view: () => new Uint8Array(0) },
       console: { text: () => '', tail: () => '' },
       snapshot: () => { throw new Error('a wedged runtime is never saved') },
       release: () => undefined,

@@ -2,9 +2,13 @@
 /*
  * The heap (src/sched/heap.ts) gives memory back: a freed block is handed out
  * again, neighbours coalesce, and a runtime that creates and joins threads over
- * and over stops growing its memory once the first round has paid for it.
+ * and over stops growing its memory once the first round has paid for it. Under
+ * it, the free list (src/sched/free-list.ts) hands out exactly the block a byte
+ * map of the range says first fit gives, over random programs of takes and releases.
  */
+import fc from 'fast-check'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { FreeList } from '../../src/sched/free-list.js'
 import { Heap } from '../../src/sched/heap.js'
 import { loadFixture, prepareFixture } from '../support/fixture.js'
 
@@ -78,4 +82,50 @@ describe('heap', () => {
     expect(await fx.run('many_threads', 200), fx.console()).toBe(0)
     expect(fx.runtime.sched.heap.stats.memoryBytes, 'memory grew: exited threads gave nothing back').toBe(afterFirstRound)
   }, THREADS_BUDGET_MS)
+})
+
+describe('free list', () => {
+  const BASE = 64
+  const SIZE = 1024
+  const MIN_ALIGN = 8
+  /** take(size, align) or release(the i-th live block, modulo their number). */
+  const op = fc.oneof(
+    fc.record({ take: fc.integer({ min: 1, max: 300 }), align: fc.constantFrom(1, 8, 16, 64, 256) }),
+    fc.record({ release: fc.nat() }),
+  )
+
+  /** The lowest start, aligned, with size free bytes from it: first fit over ranges that coalesce. */
+  function firstFit(used: readonly boolean[], size: number, align: number): number {
+    for (let start = Math.ceil(BASE / align) * align; start + size <= BASE + SIZE; start += align) {
+      if (used.slice(start - BASE, start - BASE + size).every((u) => !u)) return start
+    }
+    return 0
+  }
+
+  it('hands out the block first fit gives, never overlapping, and gets every byte back', () => {
+    fc.assert(fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+      const list = new FreeList(MIN_ALIGN)
+      list.add(BASE, SIZE)
+      const used: boolean[] = Array.from({ length: SIZE }, () => false)
+      const live: [number, number][] = []
+      for (const o of ops) {
+        if ('take' in o) {
+          const want = list.roundSize(o.take)
+          const expected = firstFit(used, want, Math.max(o.align, MIN_ALIGN))
+          expect(list.take(o.take, o.align)).toBe(expected)
+          if (expected === 0) continue
+          used.fill(true, expected - BASE, expected - BASE + want)
+          live.push([expected, want])
+        } else if (live.length > 0) {
+          const [[addr, size] = [0, 0]] = live.splice(o.release % live.length, 1)
+          expect(list.release(addr)).toBe(size)
+          used.fill(false, addr - BASE, addr - BASE + size)
+        }
+        expect(list.usedBytes).toBe(used.filter((u) => u).length)
+      }
+      for (const [addr] of live) list.release(addr)
+      // Everything coalesced back into the one range: the whole of it fits again.
+      expect(list.take(SIZE, MIN_ALIGN)).toBe(BASE)
+    }), { seed: 9, numRuns: 300 })
+  })
 })
