@@ -2,7 +2,7 @@
 // The public API: k.sys for the whole table, LinuxError, the raw form, structs and
 // constants, images checked against the generated types, isolation, halt.
 import { randomBytes } from 'node:crypto'
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -48,6 +48,33 @@ describe('the public API', () => {
     const buf = new Uint8Array(16).fill(0xff)
     expect(await k.syscall(getcwd, buf, buf.length)).toBe(2)
     expect([...buf.subarray(0, 3)]).toEqual([0x2f, 0, 0xff])
+  })
+
+  it('a string argument reaches the kernel as its UTF-8, at up to 3 bytes per UTF-16 unit, as the host\'s fs writes it', async () => {
+    await using k = await startKernel()
+    const { AT_FDCWD, O_CREAT, O_WRONLY } = k.constants
+    // 255 bytes (NAME_MAX) from 85 units, 252 from 126, and a lone surrogate (U+FFFD to both).
+    const long = '日'.repeat(85)
+    const names = [long, '😀'.repeat(63), 'a\ud800b']
+    const host = mkdtempSync(path.join(os.tmpdir(), 'uklkl-names-'))
+    try {
+      await k.sys.mkdirat(AT_FDCWD, '/names', 0o755)
+      // A directory of a long name: its files' paths are over 512 bytes, past a small argument block.
+      const deep = `/${'語'.repeat(85)}`
+      await k.sys.mkdirat(AT_FDCWD, `/names${deep}`, 0o755)
+      mkdirSync(`${host}${deep}`)
+      for (const name of names) {
+        for (const dir of ['', deep]) {
+          await k.sys.close(await k.sys.openat(AT_FDCWD, `/names${dir}/${name}`, O_CREAT | O_WRONLY, 0o644))
+          writeFileSync(`${host}${dir}/${name}`, '')
+        }
+      }
+      for (const dir of ['', deep]) {
+        expect((await k.fs.readdir(`/names${dir}`)).sort(), dir).toEqual(readdirSync(`${host}${dir}`).sort())
+      }
+    } finally {
+      rmSync(host, { recursive: true, force: true })
+    }
   })
 
   it('a read fills only the bytes it returns: the rest of the array, and all of it on an error, stay as they were', async () => {

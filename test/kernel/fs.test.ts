@@ -584,6 +584,25 @@ describe('k.fs: the root option', () => {
     await expect(rooted.stat('/')).rejects.toThrow(/closed/)
   })
 
+  it('opens made at once, before the root is open, each keep their own flags and mode', async () => {
+    const base = await kdir()
+    await fs.writeFile(`${base}/old`, 'before')
+    const rooted = kernelFs(k, { root: base })
+    try {
+      // All wait for the root's descriptor, then open: a create, a read, an exclusive create with its mode.
+      await Promise.all([
+        rooted.writeFile('/made', 'created', { mode: 0o600 }),
+        expect(rooted.readFile('/old', 'utf8')).resolves.toBe('before'),
+        rooted.open('/excl', 'wx', 0o640).then((handle) => handle.close()),
+      ])
+      expect(await fs.readFile(`${base}/made`, 'utf8')).toBe('created')
+      expect((await fs.stat(`${base}/made`)).mode & 0o777).toBe(0o600 & ~hostUmask())
+      expect((await fs.stat(`${base}/excl`)).mode & 0o777).toBe(0o640 & ~hostUmask())
+    } finally {
+      await rooted.close()
+    }
+  })
+
   it('close releases the root, so its mount can be unmounted', async () => {
     const mount = await k.mountFs('tmpfs', { target: `${await kdir()}/mnt` })
     const rooted = kernelFs(k, { root: mount })
