@@ -3,7 +3,8 @@
  * memory-views.ts - views of a wasm memory, made again only when the memory has
  * grown: growth replaces memory.buffer and detaches every view of the old one.
  * Host ops and the trampoline read and write the memory on every call; one pair
- * of views saves them an allocation each time.
+ * of views saves them an allocation each time. writeString encodes a string
+ * into such a view in place (k.sys's string arguments).
  *
  * Limits: a view taken from here is valid until the memory next grows (any heap
  * allocation may grow it), so take it again rather than keep it.
