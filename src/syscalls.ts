@@ -62,6 +62,28 @@ const FILLED_BY_RESULT: Readonly<Record<string, string>> = {
   read: 'buf', pread64: 'buf', getrandom: 'buf', readlinkat: 'buf', getdents64: 'dirent', recvfrom: 'ubuf',
 }
 
+/**
+ * The bytes of text in UTF-8 as TextEncoder writes it (a lone surrogate becomes
+ * U+FFFD, 3 bytes): what a string argument takes in guest memory, before its NUL.
+ */
+export function utf8Length(text: string): number {
+  let bytes = text.length
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i)
+    if (unit < 0x80) continue
+    if (unit < 0x800) {
+      bytes += 1
+    } else if (unit >= 0xd800 && unit < 0xdc00 && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      // A surrogate pair: two units, 4 bytes.
+      bytes += 2
+      i++
+    } else {
+      bytes += 2
+    }
+  }
+  return bytes
+}
+
 function align8(n: number): number {
   return (n + 7) & ~7
 }
@@ -133,8 +155,7 @@ export function bindSyscall(
       const data = kind === Slot.Scalar ? null : value instanceof Uint8Array ? value
         : typeof value === 'string' && kind !== Slot.Word ? value : null
       staged[i] = data
-      // A string's UTF-8 takes at most 3 bytes per UTF-16 unit: room for that, encoded in place.
-      rooms[i] = data === null ? 0 : align8(typeof data === 'string' ? 3 * data.length + 1 : data.length)
+      rooms[i] = data === null ? 0 : align8(typeof data === 'string' ? utf8Length(data) + 1 : data.length)
       dataSize += rooms[i] ?? 0
     }
     const block = target.memory.alloc(blockSize + dataSize, 8)

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 // k.sys marshalling, against a stand-in syscall entry with the arch's calling convention.
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { LinuxError } from '../src/errors.js'
 import type { SyscallArg, SyscallInfo } from '../src/kernel-data.js'
 import { KernelBuffer } from '../src/kernel-buffer.js'
-import { bindSyscalls } from '../src/syscalls.js'
+import { bindSyscalls, utf8Length } from '../src/syscalls.js'
 import { loadFixture } from './support/fixture.js'
 
 const int = (name: string): SyscallArg => ({ name, type: 'int', size: 4, pointer: false, const: false })
@@ -49,6 +50,19 @@ describe('k.sys marshalling', () => {
     await using _ = fx
     expect(await sys.path_length!('/file')).toBe(5)
     expect(await sys.path_length!('/é')).toBe(3)
+    // 3 bytes from one unit, 4 from two, a lone surrogate as U+FFFD; one longer than a small block.
+    expect(await sys.path_length!('日本')).toBe(6)
+    expect(await sys.path_length!('😀')).toBe(4)
+    expect(await sys.path_length!('a\udc00b\ud800')).toBe(8)
+    expect(await sys.path_length!('語'.repeat(1000))).toBe(3000)
+  })
+
+  it('measures a string as TextEncoder encodes it, whatever its UTF-16 units', () => {
+    const encoder = new TextEncoder()
+    fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 40 }), (units) => {
+      const text = String.fromCharCode(...units)
+      expect(utf8Length(text)).toBe(encoder.encode(text).length)
+    }), { seed: 11, numRuns: 2000 })
   })
 
   it('copies an output buffer back out', async () => {

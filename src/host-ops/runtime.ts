@@ -67,7 +67,7 @@ export interface GuestMemory {
   free(address: number): void
   /** Copy bytes in at address. */
   write(address: number, bytes: Uint8Array): void
-  /** Copy text in at address as UTF-8 and a NUL; room (at least 3 bytes per UTF-16 unit, and 1) bounds it. */
+  /** Copy text in at address as UTF-8 and a NUL, within room bytes (its UTF-8 bytes and one more, at least). */
   writeString(address: number, text: string, room: number): void
   /** Copy into.length bytes out from address. */
   read(address: number, into: Uint8Array): void

@@ -161,7 +161,7 @@ export class UserArena implements GuestMemory {
     this.#views.bytes.set(bytes, address)
   }
 
-  /** Copy text in at address as UTF-8 and a NUL, within room bytes, which must lie in the arena. */
+  /** Copy text in at address as UTF-8 and a NUL, within room bytes of the arena (its UTF-8 bytes and one more, at least). */
   writeString(address: number, text: string, room: number): void {
     this.#checkInside(address, room)
     writeString(this.#views.bytes.subarray(address, address + room), text)

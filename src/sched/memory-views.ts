@@ -44,9 +44,10 @@ export class MemoryViews {
 const encoder = new TextEncoder()
 
 /**
- * text as UTF-8 and a NUL at the start of into, which is long enough (3 bytes
- * per UTF-16 unit, and 1). Encoded in place: TextEncoder.encode's new array and
- * its copy cost a syscall ~1 µs per string argument.
+ * text as UTF-8 and a NUL at the start of into, which holds its UTF-8 bytes and
+ * one more (a lone surrogate is U+FFFD, 3 bytes). Encoded in place:
+ * TextEncoder.encode's new array and its copy cost a syscall ~1 µs per string
+ * argument.
  */
 export function writeString(into: Uint8Array, text: string): void {
   const { written } = encoder.encodeInto(text, into)
