@@ -50,7 +50,7 @@ describe('the public API', () => {
     expect([...buf.subarray(0, 3)]).toEqual([0x2f, 0, 0xff])
   })
 
-  it('a string argument reaches the kernel as its UTF-8, at up to 3 bytes per UTF-16 unit, as the host\'s fs writes it', async () => {
+  it('a string argument reaches the kernel as its UTF-8, as the host\'s fs writes it, in as many bytes of the arena', async () => {
     await using k = await startKernel()
     const { AT_FDCWD, O_CREAT, O_WRONLY } = k.constants
     // 255 bytes (NAME_MAX) from 85 units, 252 from 126, and a lone surrogate (U+FFFD to both).
@@ -72,6 +72,12 @@ describe('the public API', () => {
       for (const dir of ['', deep]) {
         expect((await k.fs.readdir(`/names${dir}`)).sort(), dir).toEqual(readdirSync(`${host}${dir}`).sort())
       }
+      // Half the user arena in ASCII, as a write's buffer, takes half the arena: not 3 bytes a unit.
+      const half = (k.stats().userMemory?.size ?? 0) / 2
+      expect(half).toBeGreaterThan(0)
+      const fd = await k.sys.openat(AT_FDCWD, '/names/big', O_CREAT | O_WRONLY, 0o644)
+      expect(await k.sys.write(fd, 'a'.repeat(half), half)).toBe(half)
+      await k.sys.close(fd)
     } finally {
       rmSync(host, { recursive: true, force: true })
     }
