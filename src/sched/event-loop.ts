@@ -119,19 +119,21 @@ export class EventLoop {
     if (this.#running || this.#hooks.failed()) return
     this.#running = true
     loopsRunning++
-    this.#policy.startSlice(this.#hooks.now())
-    this.#loop()
+    // One clock read serves the slice and the loop's first turn: a fast syscall's whole run costs a few.
+    const now = this.#hooks.now()
+    this.#policy.startSlice(now)
+    this.#loop(now)
   }
 
   /**
    * The loop's body, from the start of a slice or after a JSPI fiber stopped: a
    * fiber that runs on JSPI stops later, and the loop goes on from here then,
-   * still running and in the same slice.
+   * still running and in the same slice. start: the clock, when the caller has just read it.
    */
-  #loop(): void {
+  #loop(start?: number): void {
     let waiting = false
     try {
-      let now = this.#hooks.now()
+      let now = start ?? this.#hooks.now()
       for (;;) {
         this.fireDueTimers(now)
         // A timer's callback or the last fiber may have failed the runtime: nothing more runs.
