@@ -13,10 +13,13 @@
  * backend: two threads passing a token through two semaphores), a thread switch
  * in the kernel (a pipe ping-pong between two kernel threads: each hop is a
  * write and a read that blocks in pipe_read until the other side writes), kernel CPU work (loopback TCP bulk through raw k.sys,
- * and a file tree written into tmpfs and read back through k.fs). Cold start is
- * a fresh process per sample: process start → first syscall served, the median of
- * COLD_RUNS; on asyncify it loads the boot snapshot a first run left on disk, on
- * JSPI it boots (a JSPI kernel cannot be saved).
+ * and a file tree written into tmpfs and read back through k.fs), and the floor
+ * under every syscall: an empty export called the way the backend calls
+ * kernel_syscall, with no kernel and no scheduler. Cold start is a fresh process
+ * per sample: process start → first syscall served, the median of COLD_RUNS, and
+ * Node's own part of it (process start → the script's first line); on asyncify it
+ * loads the boot snapshot a first run left on disk, on JSPI it boots (a JSPI
+ * kernel cannot be saved).
  *
  * Goals on JSPI (the issue's): image ≤ 4 MB, getpid ≤ 0.5 µs, cold start ≤ 100 ms.
  */
@@ -26,6 +29,8 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type FiberBackend, type Kernel, kernelPipe, loadKernelImage, startKernel } from '../src/index.js'
 import { medianPerOp } from './kernel.js'
+import { jspi } from '../src/sched/jspi.js'
+import { serveLoop } from '../src/sched/jspi-serve.js'
 import { measureRaw, timing } from './net.js'
 import { printTable, type Row, writeResults } from './report.js'
 
@@ -53,6 +58,8 @@ interface Figures {
   switchUs: number
   loopbackMBs: number
   treeMs: number
+  /** µs per call of an empty export the way a syscall reaches the kernel, with no kernel and no scheduler. */
+  callFloorUs: number
 }
 
 /** One hop of a pipe ping-pong, µs: two kernel threads, each blocking in read() until the other writes. */
@@ -111,6 +118,45 @@ async function treeCopy(k: Kernel): Promise<number> {
   return timing(times).median
 }
 
+/** add(a, b) = a + b, exported: an empty (i32, i32) -> i32 export, kernel_syscall's type. */
+const ADD_MODULE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+  0x01, 0x07, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f, // type 0: (i32, i32) -> i32
+  0x03, 0x02, 0x01, 0x00, // function 0 of type 0
+  0x07, 0x07, 0x01, 0x03, 0x61, 0x64, 0x64, 0x00, 0x00, // export "add"
+  0x0a, 0x09, 0x01, 0x07, 0x00, 0x20, 0x00, 0x20, 0x01, 0x6a, 0x0b, // local.get 0, local.get 1, i32.add
+])
+
+/**
+ * µs per call of add, as the backend's fast case reaches kernel_syscall, without
+ * the kernel and the scheduler: what no syscall can go below. On JSPI, a worker
+ * parked in a serve loop (jspi-serve.ts) is resumed with the arguments and parks
+ * again with the result, which answers the caller's promise; on asyncify, a call
+ * on the caller's stack and its resolved promise.
+ */
+async function callFloor(fibers: FiberBackend): Promise<number> {
+  const add = new WebAssembly.Instance(new WebAssembly.Module(ADD_MODULE)).exports.add as (a: number, b: number) => number
+  if (fibers === 'asyncify') return medianPerOp(200_000, () => Promise.resolve(add(1, 2)))
+  let answer: (result: number) => void = () => undefined
+  let resume: (arg0: number) => void = () => undefined
+  let arg1 = 0
+  const loop = serveLoop(add, {
+    next: (result) => {
+      answer(result)
+      return new Promise((go) => { resume = go })
+    },
+    arg1: () => arg1,
+  })
+  if (loop === null) throw new Error('add is of the serve loop\'s type')
+  // Its first call parks the loop: every call after it is a resume and a park.
+  void jspi.promising(loop)(0, 0)
+  return medianPerOp(200_000, () => new Promise<number>((settle) => {
+    answer = settle
+    arg1 = 2
+    resume(1)
+  }))
+}
+
 /** µs per switch of switch.c's ping-pong, built for the backend, with depth frames below each blocking call. */
 async function fiberSwitch(fibers: FiberBackend): Promise<Record<string, number>> {
   const { buildCModule } = await import('../scripts/build-wasm.js')
@@ -165,33 +211,45 @@ async function measure(fibers: FiberBackend): Promise<Figures> {
     await k.net.up('lo')
     const loopback = await measureRaw(k, true)
     const treeMs = await treeCopy(k)
+    const callFloorUs = await callFloor(fibers)
     // Last: it loads the wasm build path (binaryen and all), which slows the syscall figures of a process (bench/index.ts).
     const switchAtDepthUs = await fiberSwitch(fibers)
     return {
       node: process.version, fibers, switchAtDepthUs, warmBootMs: timing(boots).median, getpidUs, openCloseUs, preadUs, switchUs,
-      loopbackMBs: Number(loopback['bulk MB/s']), treeMs,
+      loopbackMBs: Number(loopback['bulk MB/s']), treeMs, callFloorUs,
     }
   } finally {
     await k.halt()
   }
 }
 
-/** A fresh process's start → first syscall served, ms (performance.now() counts from the process's start). */
+/**
+ * A fresh process's start → its script's first line, and → first syscall served, ms
+ * (performance.now() counts from the process's start).
+ */
 const COLD_SCRIPT = `
+const atScript = performance.now()
 const { startKernel } = await import(process.argv[1])
 const k = await startKernel({ fibers: process.argv[2] })
 await k.sys.getpid()
-process.stdout.write(String(performance.now()))
+process.stdout.write(atScript + ' ' + performance.now())
 await k.halt()
 `
 
-function coldStart(node: string, fibers: FiberBackend): number[] {
+/** COLD_RUNS fresh processes: when each reached its script (Node's own start) and its first syscall, ms. */
+function coldStart(node: string, fibers: FiberBackend): { nodeMs: number[], firstSyscallMs: number[] } {
   const entry = path.join(root, 'dist/index.js')
-  const sample = (): number => Number(execFileSync(node, ['--input-type=module', '-e', COLD_SCRIPT, entry, fibers], { encoding: 'utf8' }))
+  const sample = (): number[] => execFileSync(node, ['--input-type=module', '-e', COLD_SCRIPT, entry, fibers], { encoding: 'utf8' })
+    .split(' ').map(Number)
   sample() // leaves the asyncify boot snapshot on disk, and warms the page cache
-  const times: number[] = []
-  for (let i = 0; i < COLD_RUNS; i++) times.push(sample())
-  return times
+  const nodeMs: number[] = []
+  const firstSyscallMs: number[] = []
+  for (let i = 0; i < COLD_RUNS; i++) {
+    const [atScript = Number.NaN, done = Number.NaN] = sample()
+    nodeMs.push(atScript)
+    firstSyscallMs.push(done)
+  }
+  return { nodeMs, firstSyscallMs }
 }
 
 function child(node: string, fibers: FiberBackend): Figures {
@@ -215,8 +273,8 @@ export async function fibersBench(): Promise<void> {
     const cold = coldStart(side.node, side.fibers)
     // Not the node's path: the figures name its version, and results name no path of the machine.
     const { label, fibers, image } = side
-    const { median, min } = timing(cold)
-    return { label, fibers, image, figures, imageBytes: build(image), coldMs: median, coldMinMs: min }
+    const { median, min } = timing(cold.firstSyscallMs)
+    return { label, fibers, image, figures, imageBytes: build(image), coldMs: median, coldMinMs: min, coldNodeMs: timing(cold.nodeMs).median }
   })
   const goals: Record<string, string> = { 'image (MB)': '≤ 4', 'getpid (µs)': '≤ 0.5', 'cold start, median (ms)': '≤ 100' }
   const rows: Row[] = []
@@ -236,8 +294,10 @@ export async function fibersBench(): Promise<void> {
   figure('image (MB)', (r) => r.imageBytes / 1e6)
   figure('cold start, median (ms)', (r) => r.coldMs)
   figure('cold start, best (ms)', (r) => r.coldMinMs)
+  figure('cold start: Node\'s own, process start → script, median (ms)', (r) => r.coldNodeMs)
   figure('warm boot, median (ms)', (r) => r.figures.warmBootMs)
   figure('getpid (µs)', (r) => r.figures.getpidUs)
+  figure('the floor under any syscall: an empty export called the same way (µs)', (r) => r.figures.callFloorUs)
   figure('open + close (µs)', (r) => r.figures.openCloseUs)
   figure('4 KiB pread (µs)', (r) => r.figures.preadUs)
   for (const depth of SWITCH_DEPTHS) {
