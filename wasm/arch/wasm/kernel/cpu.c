@@ -40,7 +40,10 @@
  *
  * Soft lockups: cpu.since says how long the holder has had the CPU without a
  * switch; kernel_soft_lockup (the host's watchdog) reports a holder that has
- * had it for too long, with the kernel's list of tasks.
+ * had it for too long, with the kernel's list of tasks. A take or a switch
+ * leaves it unstamped, and the holder's first preemption point or timer
+ * interrupt stamps it: a syscall that never gets that far asks the host for
+ * no clock, and a hold is measured from within one tick of its start.
  *
  * Limits: no SMP; after wasm_cpu_shutdown (halt) the CPU can no longer be
  * taken and kernel threads stay parked for good. A task spinning with
@@ -71,7 +74,7 @@ static struct {
 	unsigned int count;		/* recursion depth of the owner */
 	unsigned int sleepers;		/* threads waiting on sem */
 	struct host_sem *sem;
-	/* host_time when the CPU last changed hands; 0 while it is free. */
+	/* host_time soon after the CPU last changed hands (see stamp_since); 0 while free or unstamped. */
 	u64 since;
 	bool shutdown;
 	/* During boot the idle swapper waits on idle_sem for an IRQ. */
@@ -126,6 +129,23 @@ static void cpu_bug(const char *what)
 	host_panic();
 }
 
+/*
+ * Whether a and b name the same thread: equal handles always do, so the
+ * host is asked only about handles that differ (never, on a syscall's way in
+ * and out).
+ */
+static bool same_thread(host_thread_t a, host_thread_t b)
+{
+	return a == b || host_thread_equal(a, b);
+}
+
+/* The holder's first preemption point or timer interrupt: when its hold began, near enough (see the top). */
+static void stamp_since(void)
+{
+	if (cpu.count && !READ_ONCE(cpu.since))
+		WRITE_ONCE(cpu.since, host_time());
+}
+
 /* 1: the caller owns the CPU now; 0: another thread does; -1: halted. Lock held. */
 static int cpu_try_take(void)
 {
@@ -133,10 +153,8 @@ static int cpu_try_take(void)
 
 	if (cpu.shutdown)
 		return -1;
-	if (cpu.owner && !host_thread_equal(cpu.owner, self))
+	if (cpu.owner && !same_thread(cpu.owner, self))
 		return 0;
-	if (!cpu.count)
-		cpu.since = host_time();
 	cpu.owner = self;
 	cpu.count++;
 	return 1;
@@ -176,7 +194,7 @@ void wasm_cpu_change_owner(host_thread_t owner)
 	if (cpu.count != 1)
 		cpu_bug("CPU changes hands while held recursively");
 	cpu.owner = owner;
-	cpu.since = host_time();
+	cpu.since = 0;
 	cpu_unlock();
 }
 
@@ -189,7 +207,7 @@ void wasm_cpu_change_owner(host_thread_t owner)
 void wasm_cpu_put(void)
 {
 	cpu_lock();
-	if (!cpu.count || !host_thread_equal(cpu.owner, host_thread_self()))
+	if (!cpu.count || !same_thread(cpu.owner, host_thread_self()))
 		cpu_bug("CPU released by a thread that does not own it");
 
 	while (wasm_irqs_pending && !irqs_disabled()) {
@@ -310,9 +328,13 @@ void arch_cpu_idle(void)
  */
 void wasm_cpu_make_way(void)
 {
+	u64 since = READ_ONCE(cpu.since);
+
 	if (!idle_host_task || current == idle_host_task || !READ_ONCE(cpu.sleepers))
 		return;
-	if (host_time() - READ_ONCE(cpu.since) >= TICK_NSEC)
+	if (!since)
+		stamp_since();
+	else if (host_time() - since >= TICK_NSEC)
 		wake_up_process(idle_host_task);
 }
 
@@ -369,7 +391,7 @@ static bool cpu_preemptible(void)
 	    cpu.count != 1 || irqs_disabled() || !wt || current == wasm_host0)
 		return false;
 	self = host_thread_self();
-	return host_thread_equal(cpu.owner, self) && host_thread_equal(wt->tid, self);
+	return same_thread(cpu.owner, self) && same_thread(wt->tid, self);
 }
 
 /* asm/preempt.h: the count changes out of line, one call instead of ~15 bytes inline. */
@@ -399,6 +421,8 @@ static void cpu_interrupt_point(void)
 __used void wasm_preempt_point(void)
 {
 	host_preempt_tick();
+	if (!cpu.reporting)
+		stamp_since();
 	cpu_interrupt_point();
 }
 
