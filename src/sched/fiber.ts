@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /**
  * fiber.ts - a thread of the wasm program: its own C stack and, on the asyncify
- * backend, its own asyncify buffer.
+ * backend, its own asyncify buffer (on JSPI, the way back to its V8 stack).
  *
  * A fiber runs a root function (a module export called with fixed arguments). When
  * it blocks, its backend takes it off the CPU (trampoline.ts), keeping its stack
@@ -62,6 +62,14 @@ export class Fiber {
   readonly tls = new Map<number, number>()
   /** The most asyncify buffer bytes one unwind of this fiber has used. */
   bufferHighWater = 0
+  /**
+   * On JSPI (jspi-trampoline.ts), a suspended fiber's way back onto the CPU: the
+   * resolver of the promise its op returned. Fields, not maps of the trampoline's:
+   * a WeakMap's get, set and delete on every call cost a tenth of a syscall.
+   */
+  jspiResume: ((value: number) => void) | null = null
+  /** On JSPI, a worker parked in a serve loop between calls: the root it serves, and how to resume it with a call's first argument. */
+  jspiParked: { fn: FiberRoot['fn'], resume: (arg0: number) => void } | null = null
 
   constructor(
     readonly id: number,

@@ -44,12 +44,8 @@ export class JspiTrampoline extends Trampoline {
   readonly fibersInMemory = false
   /** Each root's promising wrapper, made once. */
   readonly #promising = new WeakMap<FiberRoot['fn'], (...args: number[]) => Promise<unknown>>()
-  /** Each suspended fiber's way back onto the CPU: the resolver of the promise its op returned. */
-  readonly #resume = new WeakMap<Fiber, (value: number) => void>()
   /** Each root's serve loop (jspi-serve.ts), promising; null for a root not of the loop's type. */
   readonly #serve = new WeakMap<FiberRoot['fn'], ((...args: number[]) => Promise<unknown>) | null>()
-  /** Workers parked in a serve loop between calls: the root it serves, and how to resume it with a call's first argument. */
-  readonly #parked = new WeakMap<Fiber, { fn: FiberRoot['fn'], resume: (arg0: number) => void }>()
   /** The second argument of the call a parked worker resumes with. */
   #arg1 = 0
   #stop: Later<Outcome> | null = null
@@ -64,7 +60,7 @@ export class JspiTrampoline extends Trampoline {
     if (result !== SUSPEND) return result
     const reason = this.takeAfterUnwind(fiber).kind
     fiber.sp = this.machine.stackPointer.value as number
-    const resumed = new Promise<number>((resolve) => this.#resume.set(fiber, resolve))
+    const resumed = new Promise<number>((resolve) => { fiber.jspiResume = resolve })
     this.#stopWith(fiber, () => {
       this.checkStack(fiber)
       return { kind: 'suspended', reason }
@@ -76,19 +72,19 @@ export class JspiTrampoline extends Trampoline {
     this.enter(fiber)
     const stop = new Later<Outcome>()
     this.#stop = stop
-    const resume = this.#resume.get(fiber)
-    if (fiber.started && resume !== undefined) {
-      this.#resume.delete(fiber)
+    const resume = fiber.jspiResume
+    if (fiber.started && resume !== null) {
+      fiber.jspiResume = null
       resume(fiber.wakeValue)
       return stop
     }
     invariant(!fiber.started, fiber, 'a started fiber resumes from the op it suspended in')
     fiber.started = true
     // A fiber that called before has no way back: its frames went with its last root.
-    this.#resume.delete(fiber)
-    const parked = this.#parked.get(fiber)
-    this.#parked.delete(fiber)
-    if (parked !== undefined && parked.fn === fiber.root.fn) {
+    fiber.jspiResume = null
+    const parked = fiber.jspiParked
+    fiber.jspiParked = null
+    if (parked !== null && parked.fn === fiber.root.fn) {
       const [arg0 = 0, arg1 = 0] = fiber.root.args
       this.#arg1 = arg1
       parked.resume(arg0)
@@ -149,7 +145,7 @@ export class JspiTrampoline extends Trampoline {
   /** In a serve loop: the worker's call of fn returned result; the worker parks until its next call. */
   #park(fn: FiberRoot['fn'], result: number): Promise<number> {
     const fiber = this.current
-    const next = new Promise<number>((resume) => this.#parked.set(fiber, { fn, resume }))
+    const next = new Promise<number>((resume) => { fiber.jspiParked = { fn, resume } })
     this.#stopWith(fiber, () => {
       this.checkStack(fiber)
       return { kind: 'returned', result }
