@@ -16,7 +16,7 @@
  */
 import { RuntimeFailedError, UklklError } from '../errors.js'
 import type { CallOutcome } from './call-outcome.js'
-import type { Fiber, FiberRoot } from './fiber.js'
+import type { Fiber, FiberCaller, FiberRoot } from './fiber.js'
 import { expectState, invariant } from './invariant.js'
 import type { SpawnOptions } from './lifecycle.js'
 
@@ -32,15 +32,12 @@ export interface CallHooks {
   dispatchCall(fiber: Fiber): void
   /** Go on with fiber's exit: true when a TLS destructor is to run in it first. */
   startExit(fiber: Fiber): boolean
-}
-
-interface PendingCall {
-  resolve: (value: unknown) => void
-  reject: (error: Error) => void
+  /** Every fiber not yet gone (those with a waiting caller among them). */
+  fibers(): Iterable<Fiber>
 }
 
 /** Records how a fast-path call settled while dispatchCall ran; no promise exists yet. */
-class SettledAtOnce implements PendingCall {
+class SettledAtOnce implements FiberCaller {
   done = false
   value: unknown = undefined
   error: Error | null = null
@@ -60,14 +57,7 @@ const IDLE_ROOT: FiberRoot = { fn: () => undefined, args: [] }
 
 export class Calls {
   readonly #hooks: CallHooks
-  /**
-   * Each fiber's waiting caller; null for a worker between calls. A worker keeps
-   * its entry until it exits: in V8, deleting a Map's last entry and adding one
-   * again costs a microsecond (the table shrinks and grows), which was a third of
-   * a fast syscall.
-   */
-  readonly #pending = new Map<Fiber, PendingCall | null>()
-  /** Entries of #pending that are not null. */
+  /** Fibers with a waiting caller (Fiber.caller). */
   #waiting = 0
 
   constructor(hooks: CallHooks) {
@@ -121,7 +111,7 @@ export class Calls {
       return atOnce.error === null ? { settled: true, value: atOnce.value } : { settled: false, promise: Promise.reject(atOnce.error) }
     }
     // Still running or blocked: from here on its caller waits on a promise (the entry was counted by #wait).
-    const promise = new Promise((resolve, reject) => this.#pending.set(worker, { resolve, reject }))
+    const promise = new Promise((resolve, reject) => { worker.caller = { resolve, reject } })
     return { settled: false, promise }
   }
 
@@ -149,7 +139,6 @@ export class Calls {
   /** fiber has exited: its caller, if any, gets its result. */
   exited(fiber: Fiber): void {
     const call = this.#take(fiber)
-    this.#pending.delete(fiber)
     // A worker ended by thread_exit in the middle of a call: that call has no result.
     if (fiber.worker && !fiber.retiring) call?.reject(new UklklError(`${fiber} exited during a call`))
     else call?.resolve(fiber.result)
@@ -157,21 +146,21 @@ export class Calls {
 
   /** The runtime has stopped: every waiting caller gets error. */
   rejectAll(error: Error): void {
-    for (const call of this.#pending.values()) call?.reject(error)
-    this.#pending.clear()
-    this.#waiting = 0
+    for (const fiber of this.#hooks.fibers()) this.#take(fiber)?.reject(error)
+    // A caller left waiting here would wait for ever: every fiber with one is the lifecycle's until it exits.
+    invariant(this.#waiting === 0, null, `${this.#waiting} callers wait on fibers the lifecycle no longer knows`)
   }
 
-  #wait(fiber: Fiber, call: PendingCall): void {
-    if ((this.#pending.get(fiber) ?? null) === null) this.#waiting++
-    this.#pending.set(fiber, call)
+  #wait(fiber: Fiber, call: FiberCaller): void {
+    if (fiber.caller === null) this.#waiting++
+    fiber.caller = call
   }
 
   /** fiber's waiting caller, if any, who waits no more. */
-  #take(fiber: Fiber): PendingCall | null {
-    const call = this.#pending.get(fiber) ?? null
+  #take(fiber: Fiber): FiberCaller | null {
+    const call = fiber.caller
     if (call === null) return null
-    this.#pending.set(fiber, null)
+    fiber.caller = null
     this.#waiting--
     return call
   }

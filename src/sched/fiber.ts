@@ -24,6 +24,12 @@ export interface FiberRoot {
   readonly args: readonly number[]
 }
 
+/** A JS caller waiting for a fiber's call (calls.ts). */
+export interface FiberCaller {
+  resolve(value: unknown): void
+  reject(error: Error): void
+}
+
 /** What the trampoline does once the fiber has unwound (set by the op that suspended it). */
 export type AfterUnwind =
   | { kind: 'wait' } // it sits in a wait queue
@@ -58,6 +64,12 @@ export class Fiber {
   /** Set once the original root has returned or thread_exit was called. */
   exiting = false
   result: unknown = undefined
+  /**
+   * The JS caller waiting for this fiber (calls.ts); null when none waits. A field,
+   * not a map of the calls': a map's get and set on every call's way in and out
+   * cost a syscall a few per cent.
+   */
+  caller: FiberCaller | null = null
   /** TLS slots by key handle. */
   readonly tls = new Map<number, number>()
   /** The most asyncify buffer bytes one unwind of this fiber has used. */

@@ -141,6 +141,11 @@ export class Lifecycle {
     return n
   }
 
+  /** Every fiber not yet gone. */
+  all(): Iterable<Fiber> {
+    return this.#fibers.values()
+  }
+
   /** Every blocked fiber and what it waits on, for a deadlock report. */
   blocked(): BlockedFiber[] {
     return [...this.#fibers.values()]

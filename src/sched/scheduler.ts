@@ -117,6 +117,7 @@ export class Scheduler {
       makeRunnable: (fiber) => this.#makeRunnable(fiber),
       dispatchCall: (fiber) => this.#dispatchCall(fiber),
       startExit: (fiber) => this.#lifecycle.startExit(fiber),
+      fibers: () => this.#lifecycle.all(),
     })
     this.#events = new EventLoop(this.#policy, {
       now: () => this.now(),
