@@ -146,11 +146,9 @@ static void stamp_since(void)
 		WRITE_ONCE(cpu.since, host_time());
 }
 
-/* 1: the caller owns the CPU now; 0: another thread does; -1: halted. Lock held. */
-static int cpu_try_take(void)
+/* 1: the caller (self) owns the CPU now; 0: another thread does; -1: halted. Lock held. */
+static int cpu_try_take(host_thread_t self)
 {
-	host_thread_t self = host_thread_self();
-
 	if (cpu.shutdown)
 		return -1;
 	if (cpu.owner && !same_thread(cpu.owner, self))
@@ -160,13 +158,13 @@ static int cpu_try_take(void)
 	return 1;
 }
 
-/* Take the CPU, waiting for it; -ESHUTDOWN once the kernel is halted. */
-int wasm_cpu_get(void)
+/* Take the CPU for self, waiting for it; -ESHUTDOWN once the kernel is halted. */
+int wasm_cpu_get(host_thread_t self)
 {
 	int ret;
 
 	cpu_lock();
-	while ((ret = cpu_try_take()) == 0) {
+	while ((ret = cpu_try_take(self)) == 0) {
 		cpu.sleepers++;
 		cpu_unlock();
 		host_sem_down(cpu.sem);
@@ -177,12 +175,12 @@ int wasm_cpu_get(void)
 }
 
 /* For an IRQ: take the CPU only if nobody else has it. 1 if taken. */
-int wasm_cpu_try_get_for_irq(void)
+int wasm_cpu_try_get_for_irq(host_thread_t self)
 {
 	int ret;
 
 	cpu_lock();
-	ret = cpu_try_take();
+	ret = cpu_try_take(self);
 	cpu_unlock();
 	return ret > 0;
 }
@@ -204,10 +202,10 @@ void wasm_cpu_change_owner(host_thread_t owner)
  * scheduler runs first (in the host task's name, which goes to sleep) and
  * the CPU leaves with the switch; otherwise it becomes free.
  */
-void wasm_cpu_put(void)
+void wasm_cpu_put(host_thread_t self)
 {
 	cpu_lock();
-	if (!cpu.count || !same_thread(cpu.owner, host_thread_self()))
+	if (!cpu.count || !same_thread(cpu.owner, self))
 		cpu_bug("CPU released by a thread that does not own it");
 
 	while (wasm_irqs_pending && !irqs_disabled()) {
@@ -264,7 +262,7 @@ static int idle_host_task_loop(void *unused)
 
 	set_thread_flag(TIF_HOST_THREAD);
 	for (;;) {
-		wasm_cpu_put();
+		wasm_cpu_put(host_thread_self());
 		host_sem_down(wt->sem);
 		schedule_tail(current_thread_info()->prev_sched);
 	}

@@ -83,19 +83,22 @@ void wasm_irq_enable(void)
 
 int lkl_trigger_irq(int irq)
 {
+	host_thread_t self;
+
 	if (irq <= 0 || irq >= NR_IRQS)
 		return -EINVAL;
 
 	__set_bit(irq, pending);
 	wasm_irqs_pending = true;
-	if (!wasm_cpu_try_get_for_irq()) {
+	self = host_thread_self();
+	if (!wasm_cpu_try_get_for_irq(self)) {
 		/* The owner runs it; if it is the idle swapper, it must wake first. */
 		wasm_cpu_wake_idle();
 		return 0;
 	}
 	if (!irqs_disabled())
 		wasm_run_irqs();
-	wasm_cpu_put();
+	wasm_cpu_put(self);
 	return 0;
 }
 

@@ -281,7 +281,7 @@ static void run_kernel(void *unused)
 {
 	host_thread_detach();
 	task_thread_info(&init_task)->host->tid = host_thread_self();
-	if (wasm_cpu_get())
+	if (wasm_cpu_get(host_thread_self()))
 		host_panic();
 	start_kernel();
 }

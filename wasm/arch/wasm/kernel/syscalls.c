@@ -121,7 +121,7 @@ void wasm_host_task_died(struct wasm_thread *wt)
 /* TLS destructor, on the exiting host thread: its host task exits too. */
 static void retire_host_task(void *task)
 {
-	if (wasm_cpu_get() < 0)
+	if (wasm_cpu_get(host_thread_self()) < 0)
 		return;		/* halted: nothing runs any more */
 	exit_host_task(task);
 }
@@ -134,19 +134,21 @@ int wasm_syscalls_init(void)
 
 long lkl_syscall(long nr, long *args)
 {
+	/* Asked once: the calling thread is the same on the way in and out. */
+	host_thread_t self = host_thread_self();
 	struct task_struct *task;
 	long ret;
 
 	if (!wasm_host0)
 		return -EAGAIN;		/* boot is not complete */
-	if (wasm_cpu_get() < 0)
+	if (wasm_cpu_get(self) < 0)
 		return -ESHUTDOWN;
 
 	task = host_tls_get(task_key);
 	if (!task) {
 		task = new_host_task(HOST_THREAD_FLAGS);
 		if (IS_ERR(task)) {
-			wasm_cpu_put();
+			wasm_cpu_put(self);
 			return PTR_ERR(task);
 		}
 		host_tls_set(task_key, task);
@@ -159,33 +161,34 @@ long lkl_syscall(long nr, long *args)
 		ret = wasm_sys_call_table[nr](args);
 	task_work_run();
 
-	wasm_cpu_put();
+	wasm_cpu_put(self);
 	return ret;
 }
 
 long lkl_new_thread_group(void)
 {
+	host_thread_t self = host_thread_self();
 	struct task_struct *task;
 
 	if (!wasm_host0)
 		return -EAGAIN;
-	if (wasm_cpu_get() < 0)
+	if (wasm_cpu_get(self) < 0)
 		return -ESHUTDOWN;
 
 	task = host_tls_get(task_key);
 	if (task) {
 		host_tls_set(task_key, NULL);
 		exit_host_task(task);
-		if (wasm_cpu_get() < 0)
+		if (wasm_cpu_get(self) < 0)
 			return -ESHUTDOWN;
 	}
 	task = new_host_task(HOST_PROCESS_FLAGS);
 	if (IS_ERR(task)) {
-		wasm_cpu_put();
+		wasm_cpu_put(self);
 		return PTR_ERR(task);
 	}
 	host_tls_set(task_key, task);
 	wasm_switch_to_host_task(task);
-	wasm_cpu_put();
+	wasm_cpu_put(self);
 	return 0;
 }

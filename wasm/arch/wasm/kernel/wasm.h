@@ -47,9 +47,10 @@ void wasm_host_task_died(struct wasm_thread *wt) __attribute__((noreturn));
 
 /* cpu.c */
 int wasm_cpu_init(void);
-int wasm_cpu_get(void);
-void wasm_cpu_put(void);
-int wasm_cpu_try_get_for_irq(void);
+/* self: the calling thread's handle (host_thread_self()), asked once by a caller that takes and puts. */
+int wasm_cpu_get(host_thread_t self);
+void wasm_cpu_put(host_thread_t self);
+int wasm_cpu_try_get_for_irq(host_thread_t self);
 void wasm_cpu_change_owner(host_thread_t owner);
 void wasm_cpu_shutdown(void);
 void wasm_cpu_wake_idle(void);
