@@ -169,15 +169,15 @@ export function bindSyscall(
         const kind = kinds[i]
         const data = staged[i] ?? null
         staged[i] = null
-        if (typeof data === 'string') {
-          target.memory.writeString(at, data, rooms[i] ?? 0)
+        if (data !== null) {
+          if (typeof data === 'string') {
+            target.memory.writeString(at, data, rooms[i] ?? 0)
+          } else {
+            const byResult = kind === Slot.ResultPointer
+            if (!byResult) target.memory.write(at, data)
+            if (kind !== Slot.ConstPointer) copies.push({ at, into: data, byResult })
+          }
           setScalar(view, slot, size, at)
-          at += rooms[i] ?? 0
-        } else if (data !== null) {
-          const byResult = kind === Slot.ResultPointer
-          if (!byResult) target.memory.write(at, data)
-          setScalar(view, slot, size, at)
-          if (kind !== Slot.ConstPointer) copies.push({ at, into: data, byResult })
           at += rooms[i] ?? 0
         } else if (value instanceof KernelBuffer && kind !== Slot.Scalar) {
           setScalar(view, slot, size, value.addressIn(target.memory, where(i)))
